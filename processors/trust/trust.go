@@ -1,0 +1,137 @@
+// Package trust turns a stream of window scores into a session trust level
+// and a lock / step-up policy, with incident episodes.
+//
+// Trust starts at Initial and moves after every scored window in proportion
+// to how far the score is from Neutral and to the score's confidence (after
+// Bours' dynamic trust model): anomalous windows lower it by up to Penalty,
+// owner-like windows raise it by up to Reward. One window alone cannot lock
+// a session unless it is both very anomalous and well backed, so a single
+// noisy window does not lock an agent out, while a sustained impostor is
+// locked within a few windows. A rule finding (injection) locks at once.
+package trust
+
+import "github.com/vigil-auth/vigil/schemas"
+
+// Params configure the policy.
+type Params struct {
+	// Initial trust of a new session. Default 1.
+	Initial float64
+	// Neutral is the anomaly score that leaves trust unchanged. Default 0.5.
+	Neutral float64
+	// Penalty is the largest drop caused by one window (score 1, confidence 1).
+	// Default 0.45.
+	Penalty float64
+	// Reward is the largest rise caused by one window (score 0, confidence 1).
+	// Default 0.2.
+	Reward float64
+	// StepUpBelow: trust under this asks for re-authentication. Default 0.5.
+	StepUpBelow float64
+	// LockBelow: trust under this locks the workstation. Default 0.25.
+	LockBelow float64
+}
+
+// DefaultParams returns the defaults documented on Params.
+func DefaultParams() Params {
+	return Params{Initial: 1, Neutral: 0.5, Penalty: 0.45, Reward: 0.2, StepUpBelow: 0.5, LockBelow: 0.25}
+}
+
+// State is the policy state of one session.
+type State struct {
+	Trust     float64
+	Locked    bool  // locked until re-authentication
+	SteppedUp bool  // a step-up is outstanding in the current episode
+	Episode   int32 // current or last episode number, 0 if none yet
+	InEpisode bool
+}
+
+// NewState returns the state of a new session.
+func NewState(p Params) State { return State{Trust: p.Initial} }
+
+// Verdict is the policy's answer for one window.
+type Verdict struct {
+	Trust        float64
+	Outcome      schemas.Outcome
+	Action       schemas.Action
+	Episode      int32
+	EpisodeEvent schemas.EpisodeEvent
+}
+
+// Score applies one scored window. enrolling means the session has no usable
+// profile, so the score carries no evidence and trust is left as it is.
+func (s *State) Score(p Params, score, confidence float64, enrolling bool) Verdict {
+	if !enrolling && !s.Locked {
+		c := clamp(confidence, 0, 1)
+		if score > p.Neutral {
+			s.Trust -= c * p.Penalty * (score - p.Neutral) / (1 - p.Neutral)
+		} else {
+			s.Trust += c * p.Reward * (p.Neutral - score) / p.Neutral
+		}
+		s.Trust = clamp(s.Trust, 0, 1)
+	}
+	return s.decide(p, enrolling)
+}
+
+// Rule applies a rule finding: trust drops to zero and the session locks.
+func (s *State) Rule(p Params) Verdict {
+	s.Trust = 0
+	return s.decide(p, false)
+}
+
+// Reauthenticated resets trust after the user proved who they are; an open
+// episode closes.
+func (s *State) Reauthenticated(p Params) (closedEpisode bool) {
+	closedEpisode = s.InEpisode
+	s.Trust, s.Locked, s.SteppedUp, s.InEpisode = p.Initial, false, false, false
+	return closedEpisode
+}
+
+func (s *State) decide(p Params, enrolling bool) Verdict {
+	v := Verdict{Action: schemas.ActionNone, EpisodeEvent: schemas.EpisodeNone}
+	switch {
+	case s.Locked:
+		v.Outcome = schemas.OutcomeLock
+	case s.Trust < p.LockBelow:
+		s.Locked = true
+		v.Outcome, v.Action = schemas.OutcomeLock, schemas.ActionLock
+		v.EpisodeEvent = s.open(schemas.EpisodeEscalated)
+	case s.Trust < p.StepUpBelow:
+		v.Outcome = schemas.OutcomeStepUp
+		if !s.SteppedUp {
+			s.SteppedUp = true
+			v.Action = schemas.ActionStepUp
+			v.EpisodeEvent = s.open(schemas.EpisodeNone)
+		}
+	default:
+		v.Outcome = schemas.OutcomeAllow
+		if enrolling {
+			v.Outcome = schemas.OutcomeEnrolling
+		}
+		if s.InEpisode {
+			// Trust recovered without a lock: the step-up episode is over.
+			s.InEpisode, s.SteppedUp = false, false
+			v.EpisodeEvent = schemas.EpisodeClosed
+		}
+	}
+	v.Trust, v.Episode = s.Trust, s.Episode
+	return v
+}
+
+// open starts an episode if none is open; otherwise it reports ifOpen.
+func (s *State) open(ifOpen schemas.EpisodeEvent) schemas.EpisodeEvent {
+	if s.InEpisode {
+		return ifOpen
+	}
+	s.InEpisode = true
+	s.Episode++
+	return schemas.EpisodeOpened
+}
+
+func clamp(v, lo, hi float64) float64 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
