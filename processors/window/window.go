@@ -190,15 +190,23 @@ func (s *Session) Advance(streamUS int64) []*Window {
 	return out
 }
 
-// End closes every open window because the session ended.
-func (s *Session) End() []*Window {
+// End closes every open window because the session ended at event time
+// atUS. It always returns at least one window, the last one marked
+// ClosedSessionEnd (empty if nothing was open), so consumers see exactly one
+// session-end decision per session.
+func (s *Session) End(atUS int64) []*Window {
 	out := s.open
+	if len(out) == 0 {
+		start := max(atUS, s.closed)
+		out = []*Window{{StartUS: start, EndUS: start, LastUS: start}}
+	}
 	for _, w := range out {
-		w.Reason = ClosedSessionEnd
+		w.Reason = ClosedByTime
 		if w.EndUS > s.closed {
 			s.closed = w.EndUS
 		}
 	}
+	out[len(out)-1].Reason = ClosedSessionEnd
 	s.open = nil
 	return out
 }
@@ -216,3 +224,11 @@ func (t *StreamTime) Observe(ts int64) {
 
 // Now returns the current stream time in µs (0 before any record).
 func (t *StreamTime) Now() int64 { return t.us }
+
+// FirstEnd returns the end of the earliest open window.
+func (s *Session) FirstEnd() (int64, bool) {
+	if len(s.open) == 0 {
+		return 0, false
+	}
+	return s.open[0].EndUS, true
+}

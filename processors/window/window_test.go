@@ -65,7 +65,7 @@ func TestFullWindowClosesEarly(t *testing.T) {
 		t.Fatalf("full window ends at %d, want just after its last event (51)", closed[0].EndUS)
 	}
 	// The up at 60 and the down at 70 went into the next window.
-	rest := s.End()
+	rest := s.End(100)
 	if len(rest) != 1 || len(rest[0].Keys) != 2 || rest[0].Reason != ClosedSessionEnd {
 		t.Fatalf("rest = %+v", rest)
 	}
@@ -112,4 +112,19 @@ func FuzzSessionAdd(f *testing.F) {
 			t.Fatalf("events in windows %d + late %d != 4: an event was lost or doubled", total, late)
 		}
 	})
+}
+
+func TestEndAlwaysGivesOneSessionEndWindow(t *testing.T) {
+	s := NewSession(params())
+	got := s.End(500)
+	if len(got) != 1 || got[0].Reason != ClosedSessionEnd || len(got[0].Keys) != 0 {
+		t.Fatalf("End on an idle session = %+v, want one empty session-end window", got)
+	}
+	s = NewSession(params())
+	s.Add([]schemas.KeyEvent{down(100)}, nil)
+	s.Add([]schemas.KeyEvent{down(1150)}, nil)
+	got = s.End(1200)
+	if len(got) != 2 || got[0].Reason != ClosedByTime || got[1].Reason != ClosedSessionEnd {
+		t.Fatalf("End with two open windows = %+v", got)
+	}
 }

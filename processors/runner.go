@@ -1,0 +1,432 @@
+// Package processors runs Vigil's windowing processors on Kafka: a consumer
+// group on the input topic that feeds each partition's batches, in offset
+// order, to the pure per-partition state machine (package session), and
+// produces decisions, dead letters and late records in one Kafka transaction
+// with the consumed offsets (franz-go GroupTransactSession).
+//
+// Input is keyed by tenant/user, so every session of a user, and the user's
+// profile, is owned by exactly one partition at a time: profile updates are
+// serialised in offset order, a replay of the same offsets reproduces the
+// same decisions, and profile writes can be fenced per partition (see
+// ProfileStore).
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-auth/vigil/processors/keystroke"
+	"github.com/vigil-auth/vigil/processors/session"
+	"github.com/vigil-auth/vigil/schemas"
+	"github.com/vigil-auth/vigil/topics"
+)
+
+// Config configures a processor instance.
+type Config struct {
+	// ClientOpts are the base franz-go options (brokers, TLS, SASL, logger).
+	ClientOpts []kgo.Opt
+	Topics     topics.Names
+	// Group is the consumer group. Default "vigil-processor".
+	Group string
+	// TransactionalID must be unique per running instance and stable across
+	// its restarts. Default "vigil-processor-0".
+	TransactionalID string
+	Codec           *schemas.Codec
+	Store           *ProfileStore
+	Session         session.Config
+	Logger          *slog.Logger
+	// MaxPollRecords bounds the records handled per transaction. Default 500.
+	MaxPollRecords int
+	// RetryBackoff is the first delay when Redis fails; it doubles up to
+	// MaxRetryBackoff. Defaults 100 ms and 5 s.
+	RetryBackoff, MaxRetryBackoff time.Duration
+}
+
+// Counters are the processor's running totals (read with Snapshot).
+type Counters struct {
+	Records, Batches, Events, Decisions, Locks, DeadLetters, LateRecords, Aborts, RedisErrors atomic.Int64
+}
+
+// CountersSnapshot is a copy of Counters.
+type CountersSnapshot struct {
+	Records, Batches, Events, Decisions, Locks, DeadLetters, LateRecords, Aborts, RedisErrors int64
+}
+
+// Snapshot returns the current totals.
+func (c *Counters) Snapshot() CountersSnapshot {
+	return CountersSnapshot{c.Records.Load(), c.Batches.Load(), c.Events.Load(), c.Decisions.Load(), c.Locks.Load(),
+		c.DeadLetters.Load(), c.LateRecords.Load(), c.Aborts.Load(), c.RedisErrors.Load()}
+}
+
+// Processor is one running instance.
+type Processor struct {
+	cfg      Config
+	log      *slog.Logger
+	Counters Counters
+
+	mu      sync.Mutex
+	parts   map[int32]*session.Partition
+	dropped map[int32]bool // revoked or lost since the last transaction
+	cache   *profileCache
+}
+
+// New validates cfg and returns a processor.
+func New(cfg Config) (*Processor, error) {
+	if cfg.Codec == nil || cfg.Store == nil {
+		return nil, errors.New("processors: Codec and Store are required")
+	}
+	if cfg.Topics.Input == "" {
+		cfg.Topics = topics.Default()
+	}
+	if cfg.Group == "" {
+		cfg.Group = "vigil-processor"
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "vigil-processor-0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxPollRecords == 0 {
+		cfg.MaxPollRecords = 500
+	}
+	if cfg.RetryBackoff == 0 {
+		cfg.RetryBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxRetryBackoff == 0 {
+		cfg.MaxRetryBackoff = 5 * time.Second
+	}
+	cfg.Session = cfg.Session.Defaults()
+	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"),
+		parts: make(map[int32]*session.Partition), dropped: make(map[int32]bool)}
+	p.cache = newProfileCache(cfg.Store)
+	return p, nil
+}
+
+// Run consumes until ctx is cancelled. It returns nil on a clean shutdown.
+func (p *Processor) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{}, p.cfg.ClientOpts...)
+	opts = append(opts,
+		kgo.TransactionalID(p.cfg.TransactionalID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumerGroup(p.cfg.Group),
+		kgo.ConsumeTopics(p.cfg.Topics.Input),
+		kgo.RequireStableFetchOffsets(),
+		kgo.OnPartitionsRevoked(p.drop),
+		kgo.OnPartitionsLost(p.drop),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("processor: client: %w", err)
+	}
+	defer sess.Close()
+	p.log.Info("processor started", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
+
+	for {
+		fetches := sess.PollRecords(ctx, p.cfg.MaxPollRecords)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+		})
+		p.forgetDropped()
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("processor: begin transaction: %w", err)
+		}
+		var produceErr atomic.Pointer[error]
+		produce := func(r *kgo.Record) {
+			sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+				if err != nil {
+					produceErr.CompareAndSwap(nil, &err)
+				}
+			})
+		}
+		var failed error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if failed == nil {
+				failed = p.handle(ctx, r, produce)
+			}
+		})
+		try := kgo.TryCommit
+		if failed != nil || produceErr.Load() != nil {
+			try = kgo.TryAbort
+		}
+		committed, err := sess.End(ctx, try)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("processor: end transaction: %w", err)
+		}
+		if failed != nil && ctx.Err() != nil {
+			return nil
+		}
+		if !committed {
+			// The input will be redelivered from the committed offsets, so
+			// in-memory state built from it must go: sessions restart from
+			// the next records and profiles reload from Redis.
+			p.Counters.Aborts.Add(1)
+			p.log.Warn("transaction aborted; dropping in-memory state to rebuild from committed input", "cause", errors.Join(failed, derefErr(produceErr.Load())))
+			p.resetAll()
+			continue
+		}
+		if err := p.cache.flush(ctx, p.retry); err != nil {
+			return nil // only on ctx cancellation
+		}
+	}
+}
+
+func derefErr(e *error) error {
+	if e == nil {
+		return nil
+	}
+	return *e
+}
+
+// handle processes one input record inside the open transaction. It returns
+// an error only when the transaction must abort (ctx cancelled while Redis
+// was down).
+func (p *Processor) handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
+	p.Counters.Records.Add(1)
+	b, err := p.cfg.Codec.DecodeInputBatch(r.Value)
+	if err != nil {
+		p.deadLetter(r, "decode", err, produce)
+		return nil
+	}
+	// Load the user's profile before the pure step, retrying while Redis is
+	// down: a decision made without the profile would be wrong, so the
+	// partition waits rather than guesses.
+	p.cache.at(r.Partition, r.Offset)
+	if err := p.retry(ctx, "load profile", func() error { return p.cache.ensure(ctx, b.Tenant, b.UserID) }); err != nil {
+		return err
+	}
+	part := p.partition(r.Partition)
+	res, err := part.Process(b, p.cache)
+	if err != nil {
+		p.deadLetter(r, session.Reason(err), err, produce)
+		return nil
+	}
+	p.Counters.Batches.Add(1)
+	p.Counters.Events.Add(int64(len(b.Keys) + len(b.Pointer)))
+	if res.LateEvents > 0 {
+		p.Counters.LateRecords.Add(1)
+		produce(p.copyWithReason(r, p.cfg.Topics.Late, "late", fmt.Sprintf("%d events arrived after their window closed", res.LateEvents)))
+	}
+	for i := range res.Decisions {
+		d := &res.Decisions[i]
+		v, err := p.cfg.Codec.EncodeDecision(d)
+		if err != nil {
+			return fmt.Errorf("encode decision: %w", err) // a bug, not bad input: abort
+		}
+		produce(&kgo.Record{Topic: p.cfg.Topics.Decisions, Key: []byte(d.SessionID), Value: v,
+			Headers: []kgo.RecordHeader{{Key: "vigil-source", Value: []byte(sourceRef(r))}}})
+		p.Counters.Decisions.Add(1)
+		if d.Action == schemas.ActionLock {
+			p.Counters.Locks.Add(1)
+		}
+	}
+	return nil
+}
+
+func sourceRef(r *kgo.Record) string {
+	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+}
+
+func (p *Processor) deadLetter(r *kgo.Record, reason string, err error, produce func(*kgo.Record)) {
+	p.Counters.DeadLetters.Add(1)
+	p.log.Warn("dead-lettered input record", "reason", reason, "err", err, "source", sourceRef(r))
+	produce(p.copyWithReason(r, p.cfg.Topics.DeadLetter, reason, err.Error()))
+}
+
+// copyWithReason copies a consumed record to topic with the reason and its
+// source in headers; the value is kept byte for byte so nothing is lost.
+func (p *Processor) copyWithReason(r *kgo.Record, topic, reason, detail string) *kgo.Record {
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: append([]kgo.RecordHeader{
+		{Key: "vigil-reason", Value: []byte(reason)},
+		{Key: "vigil-error", Value: []byte(detail)},
+		{Key: "vigil-source-topic", Value: []byte(r.Topic)},
+		{Key: "vigil-source-partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
+		{Key: "vigil-source-offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+	}, r.Headers...)}
+}
+
+// retry runs fn until it succeeds or ctx ends, with exponential backoff,
+// reporting each failure.
+func (p *Processor) retry(ctx context.Context, what string, fn func() error) error {
+	delay := p.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		p.Counters.RedisErrors.Add(1)
+		p.log.Error("redis unavailable, retrying", "op", what, "attempt", attempt, "backoff", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, p.cfg.MaxRetryBackoff)
+	}
+}
+
+func (p *Processor) partition(n int32) *session.Partition {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	part := p.parts[n]
+	if part == nil {
+		part = session.NewPartition(p.cfg.Session)
+		p.parts[n] = part
+	}
+	return part
+}
+
+// drop is the revoke/lost callback: it runs on the client's goroutine, so it
+// only marks partitions; the poll loop forgets them between transactions.
+func (p *Processor) drop(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ps := range lost {
+		for _, n := range ps {
+			p.dropped[n] = true
+		}
+	}
+}
+
+func (p *Processor) forgetDropped() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n := range p.dropped {
+		delete(p.parts, n)
+		p.cache.dropPartition(n)
+		delete(p.dropped, n)
+	}
+}
+
+func (p *Processor) resetAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parts = make(map[int32]*session.Partition)
+	p.cache = newProfileCache(p.cfg.Store)
+}
+
+// PartitionStats returns the session counters of each owned partition.
+func (p *Processor) PartitionStats() map[int32]session.Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int32]session.Stats, len(p.parts))
+	for n, part := range p.parts {
+		out[n] = part.Stats()
+	}
+	return out
+}
+
+// profileCache implements session.Profiles over the store. Profiles are
+// loaded before a batch is processed and written back after the transaction
+// that consumed the batch commits.
+type profileCache struct {
+	store *ProfileStore
+	users map[string]*cachedProfile
+	pops  map[string]*keystroke.Population
+	part  int32
+	off   int64
+}
+
+type cachedProfile struct {
+	tenant, user string
+	p            *keystroke.Profile
+	dirty        bool
+	part         int32
+	off          int64
+}
+
+func newProfileCache(s *ProfileStore) *profileCache {
+	return &profileCache{store: s, users: make(map[string]*cachedProfile), pops: make(map[string]*keystroke.Population)}
+}
+
+func userKey(tenant, user string) string { return tenant + "\x00" + user }
+
+func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
+	if _, ok := c.pops[tenant]; !ok {
+		pop, err := c.store.LoadPopulation(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		c.pops[tenant] = pop
+	}
+	k := userKey(tenant, user)
+	if _, ok := c.users[k]; ok {
+		return nil
+	}
+	prof, err := c.store.Load(ctx, tenant, user)
+	if err != nil {
+		return err
+	}
+	c.users[k] = &cachedProfile{tenant: tenant, user: user, p: prof, part: c.part}
+	return nil
+}
+
+// at records the input position of the batch being processed, which fences
+// the profile writes it causes.
+func (c *profileCache) at(part int32, off int64) { c.part, c.off = part, off }
+
+func (c *profileCache) Profile(tenant, user string) *keystroke.Profile {
+	if e := c.users[userKey(tenant, user)]; e != nil {
+		return e.p
+	}
+	return nil
+}
+
+func (c *profileCache) Learn(tenant, user string, strokes []keystroke.Stroke) {
+	k := userKey(tenant, user)
+	e := c.users[k]
+	if e == nil {
+		e = &cachedProfile{tenant: tenant, user: user}
+		c.users[k] = e
+	}
+	if e.p == nil {
+		e.p = keystroke.NewProfile()
+	}
+	e.p.Update(strokes)
+	e.dirty, e.part, e.off = true, c.part, c.off
+}
+
+func (c *profileCache) Population(tenant string) *keystroke.Population { return c.pops[tenant] }
+
+func (c *profileCache) flush(ctx context.Context, retry func(context.Context, string, func() error) error) error {
+	for _, e := range c.users {
+		if !e.dirty {
+			continue
+		}
+		if err := retry(ctx, "save profile", func() error {
+			_, err := c.store.Save(ctx, e.tenant, e.user, e.p, e.part, e.off)
+			return err
+		}); err != nil {
+			return err
+		}
+		e.dirty = false
+	}
+	return nil
+}
+
+// dropPartition forgets the profiles owned by a partition this instance no
+// longer owns; their new owner loads them from Redis.
+func (c *profileCache) dropPartition(n int32) {
+	for k, e := range c.users {
+		if e.part == n {
+			delete(c.users, k)
+		}
+	}
+}

@@ -1,0 +1,510 @@
+// Package session is the pure heart of the processor: one Partition holds the
+// state of every session whose input lands on one Kafka partition and turns
+// input batches, in offset order, into decisions.
+//
+// It has no I/O and no clock: event time comes from the batches, profile
+// state comes through the Profiles interface, and everything it does is a
+// function of the input order. The Kafka runner (package processors), the
+// evaluation commands and the tests all drive this same code, so a replay of
+// the same offsets reproduces the live decisions, and processors can be
+// tested without a broker (the goka "tester" idea).
+package session
+
+import (
+	"container/heap"
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/vigil-auth/vigil/processors/injection"
+	"github.com/vigil-auth/vigil/processors/keystroke"
+	"github.com/vigil-auth/vigil/processors/trust"
+	"github.com/vigil-auth/vigil/processors/window"
+	"github.com/vigil-auth/vigil/schemas"
+)
+
+// Profiles is what a partition needs from the per-user profile store. The
+// runner implements it over a cache loaded from Redis before Process is
+// called, and persists what Learn changed after the output transaction
+// commits; tests implement it with a map.
+type Profiles interface {
+	// Profile returns the user's keystroke profile, or nil if there is none.
+	Profile(tenant, user string) *keystroke.Profile
+	// Learn adds genuine strokes to the user's profile (enrolment, or
+	// adaptation from a confidently genuine window).
+	Learn(tenant, user string, strokes []keystroke.Stroke)
+	// Population returns the tenant's population summary for score
+	// normalisation, or nil.
+	Population(tenant string) *keystroke.Population
+}
+
+// Config configures a Partition.
+type Config struct {
+	Window    window.Params
+	Injection injection.Params
+	Trust     trust.Params
+	Model     *keystroke.Model
+	// ModelVersion is written on every decision so replays can tell models
+	// apart. Default "ks-1".
+	ModelVersion string
+	// ContextKeys is how many recent keystrokes of the session are scored at
+	// each window close (the window's own and those before it). Default 100.
+	ContextKeys int
+	// EnrolKeys is how many keystrokes a profile needs before it is used for
+	// scoring; until then sessions of that user are ENROLLING and protected by
+	// the injection rules only. Default 1500.
+	EnrolKeys int64
+	// MaxSessions bounds the sessions held by one partition (memory bound);
+	// the least recently active session is evicted beyond it. Default 20000.
+	MaxSessions int
+	// MaxBatchEvents rejects larger batches as oversized. Default 4096.
+	MaxBatchEvents int
+	// MaxSkewUS is how far event times may lie after the batch's sent time.
+	// Default 5 s.
+	MaxSkewUS int64
+	// MaxAgeUS is how far event times may lie before the batch's sent time.
+	// Default 10 min.
+	MaxAgeUS int64
+	// Tenants, when not empty, is the set of tenants accepted; batches of
+	// other tenants are rejected.
+	Tenants []string
+}
+
+// Defaults fills zero fields with the documented defaults.
+func (c Config) Defaults() Config {
+	if c.Window == (window.Params{}) {
+		c.Window = window.DefaultParams()
+	}
+	if c.Injection == (injection.Params{}) {
+		c.Injection = injection.DefaultParams()
+	}
+	if c.Trust == (trust.Params{}) {
+		c.Trust = trust.DefaultParams()
+	}
+	if c.Model == nil {
+		c.Model = keystroke.NewModel(keystroke.DefaultParams())
+	}
+	if c.ModelVersion == "" {
+		c.ModelVersion = "ks-1"
+	}
+	if c.ContextKeys == 0 {
+		c.ContextKeys = 100
+	}
+	if c.EnrolKeys == 0 {
+		c.EnrolKeys = 1500
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 20000
+	}
+	if c.MaxBatchEvents == 0 {
+		c.MaxBatchEvents = 4096
+	}
+	if c.MaxSkewUS == 0 {
+		c.MaxSkewUS = 5_000_000
+	}
+	if c.MaxAgeUS == 0 {
+		c.MaxAgeUS = 600_000_000
+	}
+	return c
+}
+
+// Rejection reasons. A rejected batch changes no state; the runner routes it
+// to the dead-letter topic with the reason.
+var (
+	ErrInvalid       = errors.New("invalid batch")
+	ErrUnknownTenant = errors.New("unknown tenant")
+	ErrDuplicate     = errors.New("duplicate or reordered batch")
+	ErrOversized     = errors.New("oversized batch")
+	ErrBadTimestamp  = errors.New("bad timestamp")
+	ErrSessionEnded  = errors.New("batch after session end")
+)
+
+// Reason returns the stable dead-letter reason code for a rejection error.
+func Reason(err error) string {
+	for _, r := range []struct {
+		err  error
+		code string
+	}{
+		{ErrUnknownTenant, "unknown_tenant"}, {ErrDuplicate, "duplicate_batch"}, {ErrOversized, "oversized_batch"},
+		{ErrBadTimestamp, "bad_timestamp"}, {ErrSessionEnded, "session_ended"}, {ErrInvalid, "invalid_batch"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.code
+		}
+	}
+	return "rejected"
+}
+
+// Result is what one batch produced.
+type Result struct {
+	Decisions  []schemas.Decision
+	LateEvents int   // events dropped as late; the runner routes the batch to the late topic
+	SeqGap     int64 // batches missing before this one (lost by capture or transport)
+	Evicted    int   // sessions evicted to respect MaxSessions
+}
+
+// Stats are running counters of a partition.
+type Stats struct {
+	Sessions     int
+	OpenWindows  int
+	Batches      int64
+	LateEvents   int64
+	Decisions    int64
+	SeqGaps      int64
+	Evicted      int64
+	StreamTimeUS int64
+}
+
+// Partition is the state of the sessions of one input partition.
+type Partition struct {
+	cfg      Config
+	tenants  map[string]bool
+	stream   window.StreamTime
+	sessions map[string]*state
+	lru      *list.List // of *state, most recently active at the back
+	due      deadlines
+	stats    Stats
+}
+
+// NewPartition returns an empty partition state.
+func NewPartition(cfg Config) *Partition {
+	cfg = cfg.Defaults()
+	p := &Partition{cfg: cfg, sessions: make(map[string]*state), lru: list.New()}
+	if len(cfg.Tenants) > 0 {
+		p.tenants = make(map[string]bool, len(cfg.Tenants))
+		for _, t := range cfg.Tenants {
+			p.tenants[t] = true
+		}
+	}
+	return p
+}
+
+// Stats returns the partition's counters.
+func (p *Partition) Stats() Stats {
+	s := p.stats
+	s.Sessions = len(p.sessions)
+	s.StreamTimeUS = p.stream.Now()
+	for _, st := range p.sessions {
+		s.OpenWindows += st.win.OpenWindows()
+	}
+	return s
+}
+
+// state is one session. Its memory is bounded: open windows by
+// window.Params.MaxEvents, the context by ContextKeys, the detector and the
+// pairer by their own small constants.
+type state struct {
+	key                             string
+	tenant, user, device, sessionID string
+	win                             *window.Session
+	pairer                          keystroke.Pairer
+	det                             *injection.Detector
+	trust                           trust.State
+	context                         []keystroke.Stroke // ring, oldest first
+	lastSeq                         int64
+	keys                            int64
+	decisions                       int64
+	late                            int32
+	ended                           bool
+	closeEpisode                    bool // re-authentication closed an episode; report it
+	episodeStartUS                  int64
+	elem                            *list.Element
+	dueAt                           int64 // deadline currently queued for this session, or -1
+}
+
+// Process applies one input batch. A batch that fails validation returns an
+// error (see Reason) and changes nothing.
+func (p *Partition) Process(b *schemas.InputBatch, profiles Profiles) (Result, error) {
+	if err := p.validate(b); err != nil {
+		return Result{}, err
+	}
+	key := b.Tenant + "\x00" + b.SessionID
+	st := p.sessions[key]
+	var res Result
+	if st != nil {
+		if st.ended {
+			return Result{}, fmt.Errorf("%w: session ended at seq %d, got seq %d", ErrSessionEnded, st.lastSeq, b.Seq)
+		}
+		if b.Seq <= st.lastSeq {
+			return Result{}, fmt.Errorf("%w: seq %d after %d", ErrDuplicate, b.Seq, st.lastSeq)
+		}
+		if gap := b.Seq - st.lastSeq - 1; gap > 0 {
+			res.SeqGap = gap
+		}
+	} else {
+		res.Evicted = p.makeRoom()
+		st = p.newState(key, b)
+		res.SeqGap = b.Seq // a session's first batch is seq 0
+	}
+	st.lastSeq = b.Seq
+	p.lru.MoveToBack(st.elem)
+	p.stats.Batches++
+	p.stats.SeqGaps += res.SeqGap
+	p.stats.Evicted += int64(res.Evicted)
+
+	if b.Flags&schemas.BatchReauthenticated != 0 {
+		st.closeEpisode = st.trust.Reauthenticated(p.cfg.Trust) || st.closeEpisode
+		st.det.Reset()
+	}
+
+	// Rules run on arrival order, per key event, so they fire at the key that
+	// completes the evidence rather than at the end of a window.
+	for _, e := range b.Keys {
+		if e.Action == schemas.KeyDown && e.Flags&schemas.KeyFlagAutoRepeat == 0 {
+			st.keys++
+		}
+		if f := st.det.Observe(e); f != nil && !st.trust.Locked {
+			res.Decisions = append(res.Decisions, p.ruleDecision(st, f))
+		}
+	}
+
+	full, late := st.win.Add(b.Keys, b.Pointer)
+	st.late += int32(late)
+	res.LateEvents = late
+	p.stats.LateEvents += int64(late)
+	for _, w := range full {
+		res.Decisions = append(res.Decisions, p.closeWindow(st, w, profiles))
+	}
+
+	p.stream.Observe(b.SentUS)
+	for _, e := range b.Keys {
+		p.stream.Observe(e.TimeUS)
+	}
+	for _, e := range b.Pointer {
+		p.stream.Observe(e.TimeUS)
+	}
+
+	if b.Flags&schemas.BatchSessionEnd != 0 {
+		for _, w := range st.win.End(p.stream.Now()) {
+			res.Decisions = append(res.Decisions, p.closeWindow(st, w, profiles))
+		}
+		st.ended = true
+		st.context, st.det = nil, nil
+	} else {
+		p.schedule(st)
+	}
+	res.Decisions = append(res.Decisions, p.advance(profiles)...)
+	p.stats.Decisions += int64(len(res.Decisions))
+	return res, nil
+}
+
+func (p *Partition) validate(b *schemas.InputBatch) error {
+	switch {
+	case b.Tenant == "" || b.SessionID == "" || b.UserID == "":
+		return fmt.Errorf("%w: tenant, user_id and session_id are required", ErrInvalid)
+	case p.tenants != nil && !p.tenants[b.Tenant]:
+		return fmt.Errorf("%w: %q", ErrUnknownTenant, b.Tenant)
+	case b.Seq < 0:
+		return fmt.Errorf("%w: negative seq %d", ErrInvalid, b.Seq)
+	case len(b.Keys)+len(b.Pointer) > p.cfg.MaxBatchEvents:
+		return fmt.Errorf("%w: %d events, limit %d", ErrOversized, len(b.Keys)+len(b.Pointer), p.cfg.MaxBatchEvents)
+	case b.SentUS < minPlausibleUS || b.SentUS > maxPlausibleUS:
+		return fmt.Errorf("%w: sent_us %d outside 2000..2200", ErrBadTimestamp, b.SentUS)
+	}
+	lo, hi := b.SentUS-p.cfg.MaxAgeUS, b.SentUS+p.cfg.MaxSkewUS
+	prev := int64(-1 << 62)
+	for _, e := range b.Keys {
+		if e.TimeUS < lo || e.TimeUS > hi {
+			return fmt.Errorf("%w: key event at %d outside [sent-%ds, sent+%dms]", ErrBadTimestamp, e.TimeUS, p.cfg.MaxAgeUS/1e6, p.cfg.MaxSkewUS/1e3)
+		}
+		if e.TimeUS < prev {
+			return fmt.Errorf("%w: key events out of time order", ErrInvalid)
+		}
+		prev = e.TimeUS
+	}
+	prev = -1 << 62
+	for _, e := range b.Pointer {
+		if e.TimeUS < lo || e.TimeUS > hi {
+			return fmt.Errorf("%w: pointer event at %d outside [sent-%ds, sent+%dms]", ErrBadTimestamp, e.TimeUS, p.cfg.MaxAgeUS/1e6, p.cfg.MaxSkewUS/1e3)
+		}
+		if e.TimeUS < prev {
+			return fmt.Errorf("%w: pointer events out of time order", ErrInvalid)
+		}
+		prev = e.TimeUS
+	}
+	return nil
+}
+
+const (
+	minPlausibleUS = 946_684_800_000_000   // 2000-01-01
+	maxPlausibleUS = 7_258_118_400_000_000 // 2200-01-01
+)
+
+func (p *Partition) newState(key string, b *schemas.InputBatch) *state {
+	st := &state{
+		key: key, tenant: b.Tenant, user: b.UserID, device: b.DeviceID, sessionID: b.SessionID,
+		win: window.NewSession(p.cfg.Window), det: injection.NewDetector(p.cfg.Injection),
+		trust: trust.NewState(p.cfg.Trust), lastSeq: -1, dueAt: -1,
+	}
+	st.elem = p.lru.PushBack(st)
+	p.sessions[key] = st
+	return st
+}
+
+// makeRoom evicts the least recently active sessions so a new one fits.
+// Eviction drops open windows without a decision: it only happens when an
+// instance holds more sessions than it was sized for, and is counted.
+func (p *Partition) makeRoom() int {
+	n := 0
+	for len(p.sessions) >= p.cfg.MaxSessions {
+		st := p.lru.Remove(p.lru.Front()).(*state)
+		delete(p.sessions, st.key)
+		n++
+	}
+	return n
+}
+
+// schedule queues the session's earliest window deadline.
+func (p *Partition) schedule(st *state) {
+	end, ok := st.win.FirstEnd()
+	if !ok || end == st.dueAt {
+		return
+	}
+	st.dueAt = end
+	heap.Push(&p.due, deadline{at: end + p.cfg.Window.GraceUS, st: st})
+}
+
+// advance closes every window whose end plus grace stream time has passed,
+// in deadline order (then session key), which keeps decisions deterministic.
+func (p *Partition) advance(profiles Profiles) []schemas.Decision {
+	var out []schemas.Decision
+	now := p.stream.Now()
+	for p.due.Len() > 0 && p.due[0].at <= now {
+		d := heap.Pop(&p.due).(deadline)
+		st := d.st
+		if p.sessions[st.key] != st || st.ended || st.dueAt+p.cfg.Window.GraceUS != d.at {
+			continue // stale entry: the session moved on, ended or was evicted
+		}
+		st.dueAt = -1
+		for _, w := range st.win.Advance(now) {
+			out = append(out, p.closeWindow(st, w, profiles))
+		}
+		p.schedule(st)
+	}
+	return out
+}
+
+// closeWindow scores a closed window and applies the trust policy.
+func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) schemas.Decision {
+	var strokes []keystroke.Stroke
+	for _, e := range w.Keys {
+		strokes = st.pairer.Push(e, strokes)
+	}
+	strokes = st.pairer.Advance(w.LastUS, strokes)
+	if w.Reason == window.ClosedSessionEnd {
+		strokes = st.pairer.Flush(strokes)
+	}
+	st.context = appendRing(st.context, strokes, p.cfg.ContextKeys)
+
+	trigger := schemas.TriggerWindowClosed
+	switch w.Reason {
+	case window.ClosedFull:
+		trigger = schemas.TriggerWindowFull
+	case window.ClosedSessionEnd:
+		trigger = schemas.TriggerSessionEnd
+	}
+	d := p.newDecision(st, trigger)
+	d.WindowStartUS, d.WindowEndUS, d.DecidedAtUS = w.StartUS, w.EndUS, w.LastUS
+	d.Keys = int32(w.KeyDowns)
+
+	prof := profiles.Profile(st.tenant, st.user)
+	enrolling := prof == nil || prof.Strokes() < p.cfg.EnrolKeys
+	var v trust.Verdict
+	switch {
+	case len(strokes) == 0:
+		// Nothing typed in this window: no keyboard evidence either way.
+		v = st.trust.Score(p.cfg.Trust, p.cfg.Trust.Neutral, 0, enrolling)
+	case enrolling:
+		if !st.trust.Locked {
+			profiles.Learn(st.tenant, st.user, strokes)
+		}
+		v = st.trust.Score(p.cfg.Trust, p.cfg.Trust.Neutral, 0, true)
+		d.Reasons = append(d.Reasons, schemas.Reason{Code: "profile.enrolling", Value: float64(profileStrokes(prof)), Weight: 0})
+	default:
+		r := p.cfg.Model.Score(prof, st.context, profiles.Population(st.tenant))
+		d.Score, d.Confidence, d.Reasons = r.Score, r.Confidence, r.Reasons
+		v = st.trust.Score(p.cfg.Trust, r.Score, r.Confidence, false)
+		if !st.trust.Locked && v.Outcome == schemas.OutcomeAllow && p.cfg.Model.ShouldAdapt(r) {
+			profiles.Learn(st.tenant, st.user, strokes)
+		}
+	}
+	p.applyVerdict(st, &d, v)
+	return d
+}
+
+func profileStrokes(p *keystroke.Profile) int64 {
+	if p == nil {
+		return 0
+	}
+	return p.Strokes()
+}
+
+// ruleDecision is the immediate decision of a rule finding.
+func (p *Partition) ruleDecision(st *state, f *injection.Finding) schemas.Decision {
+	d := p.newDecision(st, schemas.TriggerRule)
+	d.WindowStartUS, d.WindowEndUS, d.DecidedAtUS = f.AtUS, f.AtUS+1, f.AtUS
+	d.Keys = int32(f.Keys)
+	d.Score, d.Confidence = 1, 1
+	d.Reasons = []schemas.Reason{{Code: f.Rule, Value: f.Value, Weight: 1}}
+	p.applyVerdict(st, &d, st.trust.Rule(p.cfg.Trust))
+	return d
+}
+
+func (p *Partition) newDecision(st *state, trigger schemas.Trigger) schemas.Decision {
+	st.decisions++
+	sum := sha256.Sum256([]byte(st.tenant + "\x00" + st.sessionID + "\x00" + strconv.FormatInt(st.decisions, 10)))
+	d := schemas.Decision{
+		DecisionID: hex.EncodeToString(sum[:12]), Tenant: st.tenant, UserID: st.user, DeviceID: st.device,
+		SessionID: st.sessionID, Trigger: trigger, SessionKeys: st.keys, ModelVersion: p.cfg.ModelVersion,
+		LateEvents: st.late,
+	}
+	st.late = 0
+	return d
+}
+
+func (p *Partition) applyVerdict(st *state, d *schemas.Decision, v trust.Verdict) {
+	d.Trust, d.Outcome, d.Action, d.Episode, d.EpisodeEvent = v.Trust, v.Outcome, v.Action, v.Episode, v.EpisodeEvent
+	if st.closeEpisode && d.EpisodeEvent == schemas.EpisodeNone {
+		d.EpisodeEvent, st.closeEpisode = schemas.EpisodeClosed, false
+	}
+	if d.EpisodeEvent == schemas.EpisodeOpened {
+		st.episodeStartUS = d.DecidedAtUS
+	}
+	if st.trust.InEpisode || d.EpisodeEvent == schemas.EpisodeClosed {
+		d.EpisodeStartUS = st.episodeStartUS
+	}
+}
+
+func appendRing(ring, add []keystroke.Stroke, n int) []keystroke.Stroke {
+	ring = append(ring, add...)
+	if len(ring) > n {
+		ring = append(ring[:0], ring[len(ring)-n:]...)
+	}
+	return ring
+}
+
+type deadline struct {
+	at int64
+	st *state
+}
+
+type deadlines []deadline
+
+func (h deadlines) Len() int { return len(h) }
+func (h deadlines) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].st.key < h[j].st.key
+}
+func (h deadlines) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *deadlines) Push(x any)   { *h = append(*h, x.(deadline)) }
+func (h *deadlines) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,160 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-auth/vigil/schemas"
+	"github.com/vigil-auth/vigil/topics"
+)
+
+// Config configures a sink instance.
+type Config struct {
+	// ClientOpts are the base franz-go options (brokers, TLS, SASL, logger).
+	ClientOpts []kgo.Opt
+	Topics     topics.Names
+	// Group is the consumer group. Default "vigil-sink".
+	Group string
+	// TransactionalID must be unique per running instance. Default "vigil-sink-0".
+	TransactionalID string
+	Codec           *schemas.Codec
+	// LockCommandTTL is how long a lock command stays valid. Default 2 min.
+	LockCommandTTL time.Duration
+	Logger         *slog.Logger
+}
+
+// Counters are the sink's running totals.
+type Counters struct {
+	Decisions, LockCommands, Incidents, DeadLetters, Aborts atomic.Int64
+}
+
+// Sink is one running sink instance.
+type Sink struct {
+	cfg      Config
+	log      *slog.Logger
+	Counters Counters
+}
+
+// New validates cfg and returns a sink.
+func New(cfg Config) (*Sink, error) {
+	if cfg.Codec == nil {
+		return nil, errors.New("sinks: Codec is required")
+	}
+	if cfg.Topics.Decisions == "" {
+		cfg.Topics = topics.Default()
+	}
+	if cfg.Group == "" {
+		cfg.Group = "vigil-sink"
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "vigil-sink-0"
+	}
+	if cfg.LockCommandTTL == 0 {
+		cfg.LockCommandTTL = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Sink{cfg: cfg, log: cfg.Logger.With("component", "sink")}, nil
+}
+
+// Run consumes decisions until ctx is cancelled, producing lock commands and
+// incidents in the same transaction as the consumed offsets.
+func (s *Sink) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{}, s.cfg.ClientOpts...)
+	opts = append(opts,
+		kgo.TransactionalID(s.cfg.TransactionalID),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(s.cfg.Topics.Decisions),
+		kgo.RequireStableFetchOffsets(),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("sink: client: %w", err)
+	}
+	defer sess.Close()
+	s.log.Info("sink started", "group", s.cfg.Group, "decisions", s.cfg.Topics.Decisions)
+	for {
+		fetches := sess.PollRecords(ctx, 1000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) { s.log.Warn("fetch error", "topic", t, "partition", p, "err", err) })
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("sink: begin transaction: %w", err)
+		}
+		var produceErr atomic.Bool
+		fetches.EachRecord(func(r *kgo.Record) {
+			for _, out := range s.translate(r) {
+				sess.Produce(ctx, out, func(_ *kgo.Record, err error) {
+					if err != nil {
+						produceErr.Store(true)
+					}
+				})
+			}
+		})
+		try := kgo.TryCommit
+		if produceErr.Load() {
+			try = kgo.TryAbort
+		}
+		committed, err := sess.End(ctx, try)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("sink: end transaction: %w", err)
+		}
+		if !committed {
+			s.Counters.Aborts.Add(1)
+			s.log.Warn("transaction aborted; the decisions will be redelivered")
+		}
+	}
+}
+
+// translate maps one decisions record to the records it causes.
+func (s *Sink) translate(r *kgo.Record) []*kgo.Record {
+	d, err := s.cfg.Codec.DecodeDecision(r.Value)
+	if err != nil {
+		s.Counters.DeadLetters.Add(1)
+		s.log.Warn("dead-lettered decision record", "err", err, "partition", r.Partition, "offset", r.Offset)
+		return []*kgo.Record{{Topic: s.cfg.Topics.DeadLetter, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
+			{Key: "vigil-reason", Value: []byte("decode")},
+			{Key: "vigil-error", Value: []byte(err.Error())},
+			{Key: "vigil-source-topic", Value: []byte(r.Topic)},
+			{Key: "vigil-source-partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
+			{Key: "vigil-source-offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		}}}
+	}
+	s.Counters.Decisions.Add(1)
+	var out []*kgo.Record
+	if cmd := LockCommandFor(d, s.cfg.LockCommandTTL); cmd != nil {
+		v, err := s.cfg.Codec.EncodeLockCommand(cmd)
+		if err == nil {
+			out = append(out, &kgo.Record{Topic: s.cfg.Topics.LockCommands, Key: []byte(cmd.DeviceID), Value: v})
+			s.Counters.LockCommands.Add(1)
+		} else {
+			s.log.Error("encode lock command", "err", err)
+		}
+	}
+	if inc := IncidentFor(d); inc != nil {
+		v, err := s.cfg.Codec.EncodeIncident(inc)
+		if err == nil {
+			out = append(out, &kgo.Record{Topic: s.cfg.Topics.Incidents, Key: []byte(inc.FindingUID), Value: v})
+			s.Counters.Incidents.Add(1)
+		} else {
+			s.log.Error("encode incident", "err", err)
+		}
+	}
+	return out
+}
