@@ -186,9 +186,11 @@ type Decision struct {
 	Action        Action
 	Episode       int32 // incident episode number within the session, 0 if none yet
 	EpisodeEvent  EpisodeEvent
-	Reasons       []Reason
-	ModelVersion  string
-	LateEvents    int32 // events of this session dropped as late since the last decision
+	// EpisodeStartUS is the event time the current episode opened, 0 if none.
+	EpisodeStartUS int64
+	Reasons        []Reason
+	ModelVersion   string
+	LateEvents     int32 // events of this session dropped as late since the last decision
 }
 
 // LockCommand tells the lock agent on a device to act.

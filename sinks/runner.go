@@ -95,8 +95,17 @@ func (s *Sink) Run(ctx context.Context) error {
 			return fmt.Errorf("sink: begin transaction: %w", err)
 		}
 		var produceErr atomic.Bool
+		var failed error
 		fetches.EachRecord(func(r *kgo.Record) {
-			for _, out := range s.translate(r) {
+			if failed != nil {
+				return
+			}
+			outs, err := s.translate(r)
+			if err != nil {
+				failed = err
+				return
+			}
+			for _, out := range outs {
 				sess.Produce(ctx, out, func(_ *kgo.Record, err error) {
 					if err != nil {
 						produceErr.Store(true)
@@ -105,7 +114,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		})
 		try := kgo.TryCommit
-		if produceErr.Load() {
+		if produceErr.Load() || failed != nil {
 			try = kgo.TryAbort
 		}
 		committed, err := sess.End(ctx, try)
@@ -115,6 +124,11 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("sink: end transaction: %w", err)
 		}
+		if failed != nil {
+			// Encoding our own records failed: a bug, not bad input. Stop
+			// rather than loop over the same decisions forever.
+			return fmt.Errorf("sink: %w", failed)
+		}
 		if !committed {
 			s.Counters.Aborts.Add(1)
 			s.log.Warn("transaction aborted; the decisions will be redelivered")
@@ -122,8 +136,10 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
-// translate maps one decisions record to the records it causes.
-func (s *Sink) translate(r *kgo.Record) []*kgo.Record {
+// translate maps one decisions record to the records it causes. A record
+// that does not decode goes to the dead-letter topic; an error means our own
+// output could not be encoded.
+func (s *Sink) translate(r *kgo.Record) ([]*kgo.Record, error) {
 	d, err := s.cfg.Codec.DecodeDecision(r.Value)
 	if err != nil {
 		s.Counters.DeadLetters.Add(1)
@@ -134,27 +150,25 @@ func (s *Sink) translate(r *kgo.Record) []*kgo.Record {
 			{Key: "vigil-source-topic", Value: []byte(r.Topic)},
 			{Key: "vigil-source-partition", Value: []byte(strconv.Itoa(int(r.Partition)))},
 			{Key: "vigil-source-offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		}}}
+		}}}, nil
 	}
 	s.Counters.Decisions.Add(1)
 	var out []*kgo.Record
 	if cmd := LockCommandFor(d, s.cfg.LockCommandTTL); cmd != nil {
 		v, err := s.cfg.Codec.EncodeLockCommand(cmd)
-		if err == nil {
-			out = append(out, &kgo.Record{Topic: s.cfg.Topics.LockCommands, Key: []byte(cmd.DeviceID), Value: v})
-			s.Counters.LockCommands.Add(1)
-		} else {
-			s.log.Error("encode lock command", "err", err)
+		if err != nil {
+			return nil, fmt.Errorf("encode lock command: %w", err)
 		}
+		out = append(out, &kgo.Record{Topic: s.cfg.Topics.LockCommands, Key: []byte(cmd.DeviceID), Value: v})
+		s.Counters.LockCommands.Add(1)
 	}
 	if inc := IncidentFor(d); inc != nil {
 		v, err := s.cfg.Codec.EncodeIncident(inc)
-		if err == nil {
-			out = append(out, &kgo.Record{Topic: s.cfg.Topics.Incidents, Key: []byte(inc.FindingUID), Value: v})
-			s.Counters.Incidents.Add(1)
-		} else {
-			s.log.Error("encode incident", "err", err)
+		if err != nil {
+			return nil, fmt.Errorf("encode incident: %w", err)
 		}
+		out = append(out, &kgo.Record{Topic: s.cfg.Topics.Incidents, Key: []byte(inc.FindingUID), Value: v})
+		s.Counters.Incidents.Add(1)
 	}
-	return out
+	return out, nil
 }

@@ -1,0 +1,221 @@
+// Package topics names Vigil's Kafka topics by role.
+//
+// Components never hard-code topic names: they ask for a role (the input
+// stream, the decisions stream, …) and get its name from a Names value that
+// comes from configuration. That keeps isolated runs (tests, replays for model
+// tuning, several tenants on one cluster) apart by namespace alone, in the
+// spirit of goka's typed topic roles.
+//
+// Keys and cleanup policies per role:
+//
+//	role            default name          message key        cleanup policy
+//	input           vigil.input           session id         delete (time-bounded replay source)
+//	decisions       vigil.decisions       session id         delete
+//	lock-commands   vigil.lock-commands   device id          delete (commands expire, see sink.lock_command_ttl)
+//	incidents       vigil.incidents       finding uid        compact (latest state of each finding, dedup by uid)
+//	dead-letter     vigil.dlq             original key       delete (raw record + reason headers)
+//	late            vigil.late            original key       delete (records that arrived after their window closed)
+//
+// Input and decisions share the session id as key so that a session's events
+// and the decisions about it land on the same partition number, which keeps a
+// session's whole history in one place for replays. Lock commands are keyed by
+// device because the lock agent on a device consumes only its own commands.
+// Incidents are keyed by the OCSF finding uid so that compaction keeps the
+// latest version of each finding and SOC consumers can deduplicate.
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Role is the purpose of a topic in the pipeline.
+type Role string
+
+// The topic roles.
+const (
+	// Input carries capture batches from producers; key: session id.
+	Input Role = "input"
+	// Decisions carries the processors' per-window decisions; key: session id.
+	Decisions Role = "decisions"
+	// LockCommands carries lock/step-up commands to endpoint agents; key: device id.
+	LockCommands Role = "lock-commands"
+	// Incidents carries OCSF detection findings for the SOC; key: finding uid.
+	Incidents Role = "incidents"
+	// DeadLetter carries records that could not be processed, unchanged,
+	// with the reason in headers; key: the original record's key.
+	DeadLetter Role = "dead-letter"
+	// Late carries records that arrived after their window had closed (past
+	// the grace period); they are counted and routed here, never silently
+	// applied. Key: the original record's key.
+	Late Role = "late"
+)
+
+// Roles lists every role in a stable order.
+func Roles() []Role {
+	return []Role{Input, Decisions, LockCommands, Incidents, DeadLetter, Late}
+}
+
+// Key describes what the message key of the role's topic is.
+func (r Role) Key() string {
+	switch r {
+	case Input, Decisions:
+		return "session id"
+	case LockCommands:
+		return "device id"
+	case Incidents:
+		return "finding uid"
+	case DeadLetter, Late:
+		return "original key"
+	}
+	return ""
+}
+
+// Cleanup policy values for the Kafka topic config "cleanup.policy".
+const (
+	CleanupDelete  = "delete"
+	CleanupCompact = "compact"
+)
+
+// CleanupPolicy is the recommended cleanup.policy of the role's topic.
+// Only incidents are compacted: a finding is updated in place (same uid) and
+// consumers want its latest state, while every other topic is a stream of
+// facts bounded by retention time.
+func (r Role) CleanupPolicy() string {
+	if r == Incidents {
+		return CleanupCompact
+	}
+	return CleanupDelete
+}
+
+// Names holds the concrete topic name of every role. The mapstructure tags
+// are the configuration keys under kafka.topics.
+type Names struct {
+	Input        string `mapstructure:"input"`
+	Decisions    string `mapstructure:"decisions"`
+	LockCommands string `mapstructure:"lock_commands"`
+	Incidents    string `mapstructure:"incidents"`
+	DeadLetter   string `mapstructure:"dead_letter"`
+	Late         string `mapstructure:"late"`
+}
+
+// Default returns the standard names (vigil.input, vigil.decisions, …).
+func Default() Names {
+	return Names{
+		Input:        "vigil.input",
+		Decisions:    "vigil.decisions",
+		LockCommands: "vigil.lock-commands",
+		Incidents:    "vigil.incidents",
+		DeadLetter:   "vigil.dlq",
+		Late:         "vigil.late",
+	}
+}
+
+// Namespaced returns the default names under a namespace, e.g.
+// Namespaced("run42").Input == "run42.vigil.input". An empty namespace gives
+// Default().
+func Namespaced(namespace string) Names {
+	return Default().WithPrefix(namespace)
+}
+
+// WithPrefix returns n with every name prefixed by prefix and a dot. An empty
+// prefix returns n unchanged; a prefix that already ends in a dot is not
+// given a second one. Use dots or dashes rather than underscores in prefixes:
+// Kafka maps '.' and '_' to the same metric name and warns about topics that
+// differ only there.
+func (n Names) WithPrefix(prefix string) Names {
+	if prefix == "" {
+		return n
+	}
+	if !strings.HasSuffix(prefix, ".") {
+		prefix += "."
+	}
+	return Names{
+		Input:        prefix + n.Input,
+		Decisions:    prefix + n.Decisions,
+		LockCommands: prefix + n.LockCommands,
+		Incidents:    prefix + n.Incidents,
+		DeadLetter:   prefix + n.DeadLetter,
+		Late:         prefix + n.Late,
+	}
+}
+
+// Name returns the topic name of a role, or "" for an unknown role.
+func (n Names) Name(r Role) string {
+	switch r {
+	case Input:
+		return n.Input
+	case Decisions:
+		return n.Decisions
+	case LockCommands:
+		return n.LockCommands
+	case Incidents:
+		return n.Incidents
+	case DeadLetter:
+		return n.DeadLetter
+	case Late:
+		return n.Late
+	}
+	return ""
+}
+
+// All returns every topic name in the order of Roles().
+func (n Names) All() []string {
+	out := make([]string, 0, len(Roles()))
+	for _, r := range Roles() {
+		out = append(out, n.Name(r))
+	}
+	return out
+}
+
+// ConfigKey is the configuration key (below kafka.topics) of a role's name.
+func (r Role) ConfigKey() string {
+	switch r {
+	case LockCommands:
+		return "lock_commands"
+	case DeadLetter:
+		return "dead_letter"
+	}
+	return string(r)
+}
+
+// Validate checks that every name is a legal Kafka topic name and that no two
+// roles share a topic (a shared topic would feed decisions back as input).
+// Errors name the role's configuration key.
+func (n Names) Validate() error {
+	var errs []error
+	seen := map[string]Role{}
+	for _, r := range Roles() {
+		name := n.Name(r)
+		if err := ValidName(name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.ConfigKey(), err))
+			continue
+		}
+		if other, dup := seen[name]; dup {
+			errs = append(errs, fmt.Errorf("%s: topic %q is also used for %s", r.ConfigKey(), name, other.ConfigKey()))
+			continue
+		}
+		seen[name] = r
+	}
+	return errors.Join(errs...)
+}
+
+// ValidName reports whether name is a legal Kafka topic name: 1–249
+// characters from [a-zA-Z0-9._-], and not "." or "..".
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case len(name) > 249:
+		return fmt.Errorf("must be at most 249 characters, got %d", len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a legal topic name", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%q contains %q; topic names use only [a-zA-Z0-9._-]", name, c)
+		}
+	}
+	return nil
+}
