@@ -48,6 +48,12 @@ type Config struct {
 	// RetryBackoff is the first delay when Redis fails; it doubles up to
 	// MaxRetryBackoff. Defaults 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
+	// PopulationRefresh is how often the stored population's version is
+	// checked, between transactions, to pick up a rebuilt one (`vigil
+	// profiles population`). Decisions name the population they used in
+	// their model version. Default 30 s; negative checks before every
+	// transaction.
+	PopulationRefresh time.Duration
 }
 
 // Counters are the processor's running totals (read with Snapshot).
@@ -104,6 +110,9 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.MaxRetryBackoff == 0 {
 		cfg.MaxRetryBackoff = 5 * time.Second
 	}
+	if cfg.PopulationRefresh == 0 {
+		cfg.PopulationRefresh = 30 * time.Second
+	}
 	cfg.Session = cfg.Session.Defaults()
 	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"),
 		parts: make(map[int32]*session.Partition), dropped: make(map[int32]bool)}
@@ -129,6 +138,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	defer sess.Close()
 	p.log.Info("processor started", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
+	var lastPopCheck time.Time
 
 	for {
 		fetches := sess.PollRecords(ctx, p.cfg.MaxPollRecords)
@@ -141,6 +151,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.forgetDropped()
 		if fetches.NumRecords() == 0 {
 			continue
+		}
+		if time.Since(lastPopCheck) >= p.cfg.PopulationRefresh {
+			if err := p.retry(ctx, "refresh population", func() error { return p.cache.refreshPopulations(ctx) }); err != nil {
+				return nil
+			}
+			lastPopCheck = time.Now()
 		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("processor: begin transaction: %w", err)
@@ -214,6 +230,9 @@ func (p *Processor) handle(ctx context.Context, r *kgo.Record, produce func(*kgo
 	}
 	part := p.partition(r.Partition)
 	res, err := part.Process(b, p.cache)
+	for i := range res.Decisions {
+		res.Decisions[i].ModelVersion += "+pop-" + p.cache.populationVersion(b.Tenant)
+	}
 	if err != nil {
 		p.deadLetter(r, session.Reason(err), err, produce)
 		return nil
@@ -339,9 +358,14 @@ func (p *Processor) PartitionStats() map[int32]session.Stats {
 type profileCache struct {
 	store *ProfileStore
 	users map[string]*cachedProfile
-	pops  map[string]*keystroke.Population
+	pops  map[string]population
 	part  int32
 	off   int64
+}
+
+type population struct {
+	pop     *keystroke.Population
+	version string
 }
 
 type cachedProfile struct {
@@ -353,18 +377,44 @@ type cachedProfile struct {
 }
 
 func newProfileCache(s *ProfileStore) *profileCache {
-	return &profileCache{store: s, users: make(map[string]*cachedProfile), pops: make(map[string]*keystroke.Population)}
+	return &profileCache{store: s, users: make(map[string]*cachedProfile), pops: make(map[string]population)}
+}
+
+// refreshPopulations reloads the populations whose stored version changed.
+func (c *profileCache) refreshPopulations(ctx context.Context) error {
+	for tenant, cur := range c.pops {
+		v, err := c.store.PopulationVersion(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		if v == cur.version {
+			continue
+		}
+		pop, version, err := c.store.LoadPopulation(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		c.pops[tenant] = population{pop, version}
+	}
+	return nil
+}
+
+func (c *profileCache) populationVersion(tenant string) string {
+	if v := c.pops[tenant].version; v != "" {
+		return v
+	}
+	return "none"
 }
 
 func userKey(tenant, user string) string { return tenant + "\x00" + user }
 
 func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
 	if _, ok := c.pops[tenant]; !ok {
-		pop, err := c.store.LoadPopulation(ctx, tenant)
+		pop, version, err := c.store.LoadPopulation(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		c.pops[tenant] = pop
+		c.pops[tenant] = population{pop, version}
 	}
 	k := userKey(tenant, user)
 	if _, ok := c.users[k]; ok {
@@ -403,7 +453,7 @@ func (c *profileCache) Learn(tenant, user string, strokes []keystroke.Stroke) {
 	e.dirty, e.part, e.off = true, c.part, c.off
 }
 
-func (c *profileCache) Population(tenant string) *keystroke.Population { return c.pops[tenant] }
+func (c *profileCache) Population(tenant string) *keystroke.Population { return c.pops[tenant].pop }
 
 func (c *profileCache) flush(ctx context.Context, retry func(context.Context, string, func() error) error) error {
 	for _, e := range c.users {

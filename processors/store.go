@@ -1,10 +1,15 @@
 package processors
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -87,32 +92,114 @@ func (s *ProfileStore) Save(ctx context.Context, tenant, user string, p *keystro
 	return n == 1, nil
 }
 
-// LoadPopulation returns the tenant's population summary, or nil if none.
-func (s *ProfileStore) LoadPopulation(ctx context.Context, tenant string) (*keystroke.Population, error) {
-	b, err := s.rdb.Get(ctx, s.populationKey(tenant)).Bytes()
+// PopulationVersion returns the version of the tenant's stored population
+// ("" if none). It is cheap: processors poll it to pick up a rebuilt
+// population.
+func (s *ProfileStore) PopulationVersion(ctx context.Context, tenant string) (string, error) {
+	v, err := s.rdb.HGet(ctx, s.populationKey(tenant), "version").Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil
+		return "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load population: %w", err)
+		return "", fmt.Errorf("population version: %w", err)
 	}
-	pop := &keystroke.Population{}
-	if err := pop.UnmarshalBinary(b); err != nil {
-		return nil, fmt.Errorf("load population: %w", err)
-	}
-	return pop, nil
+	return v, nil
 }
 
-// SavePopulation stores the tenant's population summary.
-func (s *ProfileStore) SavePopulation(ctx context.Context, tenant string, pop *keystroke.Population) error {
+// LoadPopulation returns the tenant's population summary and its version,
+// or nil if none is stored.
+func (s *ProfileStore) LoadPopulation(ctx context.Context, tenant string) (*keystroke.Population, string, error) {
+	vals, err := s.rdb.HMGet(ctx, s.populationKey(tenant), "data", "version").Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("load population: %w", err)
+	}
+	data, _ := vals[0].(string)
+	version, _ := vals[1].(string)
+	if data == "" {
+		return nil, "", nil
+	}
+	pop := &keystroke.Population{}
+	if err := pop.UnmarshalBinary([]byte(data)); err != nil {
+		return nil, "", fmt.Errorf("load population: %w", err)
+	}
+	return pop, version, nil
+}
+
+// SavePopulation stores the tenant's population summary; its version is a
+// digest of its bytes, so decisions can name the population they used.
+func (s *ProfileStore) SavePopulation(ctx context.Context, tenant string, pop *keystroke.Population) (string, error) {
 	b, err := pop.MarshalBinary()
 	if err != nil {
-		return fmt.Errorf("save population: %w", err)
+		return "", fmt.Errorf("save population: %w", err)
 	}
-	if err := s.rdb.Set(ctx, s.populationKey(tenant), b, 0).Err(); err != nil {
-		return fmt.Errorf("save population: %w", err)
+	sum := sha256.Sum256(b)
+	version := hex.EncodeToString(sum[:6])
+	if err := s.rdb.HSet(ctx, s.populationKey(tenant), "data", b, "version", version, "users", pop.Users()).Err(); err != nil {
+		return "", fmt.Errorf("save population: %w", err)
 	}
-	return nil
+	return version, nil
+}
+
+// BuildPopulation summarises every enrolled profile of a tenant (at least
+// minStrokes keystrokes) into a population and stores it. Profiles are read
+// with SCAN, on every master of a Redis Cluster.
+func (s *ProfileStore) BuildPopulation(ctx context.Context, tenant string, minStrokes int64) (users int, version string, err error) {
+	match := s.prefix + ":{" + tenant + ":*}:profile"
+	var profiles []*keystroke.Profile
+	var mu sync.Mutex
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		it := c.Scan(ctx, 0, match, 256).Iterator()
+		for it.Next(ctx) {
+			b, err := c.HGet(ctx, it.Val(), "ks").Bytes()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			p := keystroke.NewProfile()
+			if err := p.UnmarshalBinary(b); err != nil {
+				return fmt.Errorf("%s: %w", it.Val(), err)
+			}
+			if p.Strokes() >= minStrokes {
+				mu.Lock()
+				profiles = append(profiles, p)
+				mu.Unlock()
+			}
+		}
+		return it.Err()
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.rdb)
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("build population: %w", err)
+	}
+	if len(profiles) == 0 {
+		return 0, "", fmt.Errorf("build population: no enrolled profiles of tenant %q", tenant)
+	}
+	// SCAN order is arbitrary; sort so the same profiles give the same bytes.
+	keyed := make([]struct {
+		b []byte
+		p *keystroke.Profile
+	}, len(profiles))
+	for i, p := range profiles {
+		keyed[i].b, _ = p.MarshalBinary()
+		keyed[i].p = p
+	}
+	slices.SortFunc(keyed, func(a, b struct {
+		b []byte
+		p *keystroke.Profile
+	}) int {
+		return bytes.Compare(a.b, b.b)
+	})
+	for i := range keyed {
+		profiles[i] = keyed[i].p
+	}
+	version, err = s.SavePopulation(ctx, tenant, keystroke.NewPopulation(profiles))
+	return len(profiles), version, err
 }
 
 // Erase deletes everything stored about a user (GDPR erasure).

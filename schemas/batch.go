@@ -1,6 +1,9 @@
 package schemas
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // The hand-written input batch decoder. Input batches are the only
 // high-volume topic; going through goavro would box every column element in
@@ -18,6 +21,7 @@ import "fmt"
 // differential tests check both paths agree on every embedded version.
 
 type batchLayout struct {
+	symbols  []string // the writer's Source symbols
 	sources  []Source // writer enum index -> Source
 	hasLabel bool
 }
@@ -63,6 +67,7 @@ func batchLayoutOf(t *node) *batchLayout {
 		}
 	}
 	l := &batchLayout{}
+	l.symbols = fs[4].typ.symbols
 	for _, sym := range fs[4].typ.symbols {
 		l.sources = append(l.sources, enumOf(sym, knownSources, SourceAgent))
 	}
@@ -297,3 +302,106 @@ func (r *reader) intColumn(set func(i int, v int32)) (int, error) {
 		}
 	}
 }
+
+// encode appends the Avro binary body of b in this layout to buf. Arrays are
+// written as one block, as goavro writes them; TestFastEncoderMatchesGoavro
+// checks the bytes are identical.
+func (l *batchLayout) encode(buf []byte, b *InputBatch) ([]byte, error) {
+	base, err := checkBatch(b)
+	if err != nil {
+		return nil, err
+	}
+	src := -1
+	for i, s := range l.symbols {
+		if s == string(b.Source) {
+			src = i
+		}
+	}
+	if src < 0 {
+		return nil, fmt.Errorf("%w: source %q is not a symbol of io.vigil.Source", ErrMalformed, b.Source)
+	}
+	for _, s := range [...]string{b.Tenant, b.UserID, b.DeviceID, b.SessionID} {
+		buf = binary.AppendVarint(buf, int64(len(s)))
+		buf = append(buf, s...)
+	}
+	buf = binary.AppendVarint(buf, int64(src))
+	buf = binary.AppendVarint(buf, b.Seq)
+	buf = binary.AppendVarint(buf, b.SentUS)
+	buf = binary.AppendVarint(buf, base)
+	buf = binary.AppendVarint(buf, int64(b.Flags))
+
+	nk := int64(len(b.Keys))
+	buf = appendBlock(buf, nk)
+	prev := base
+	for _, k := range b.Keys {
+		buf = binary.AppendVarint(buf, k.TimeUS-prev)
+		prev = k.TimeUS
+	}
+	buf = appendEnd(buf)
+	buf = binary.AppendVarint(buf, nk)
+	for _, k := range b.Keys {
+		buf = append(buf, keyCode(k))
+	}
+	buf = appendBlock(buf, nk)
+	for _, k := range b.Keys {
+		buf = binary.AppendVarint(buf, int64(int32(k.Token)))
+	}
+	buf = appendEnd(buf)
+	buf = appendBlock(buf, nk)
+	for _, k := range b.Keys {
+		buf = binary.AppendVarint(buf, int64(k.DeviceID))
+	}
+	buf = appendEnd(buf)
+
+	np := int64(len(b.Pointer))
+	buf = appendBlock(buf, np)
+	prev = base
+	for _, p := range b.Pointer {
+		buf = binary.AppendVarint(buf, p.TimeUS-prev)
+		prev = p.TimeUS
+	}
+	buf = appendEnd(buf)
+	buf = binary.AppendVarint(buf, np)
+	for _, p := range b.Pointer {
+		buf = append(buf, pointerCode(p))
+	}
+	buf = appendBlock(buf, np)
+	for _, p := range b.Pointer {
+		buf = binary.AppendVarint(buf, int64(p.X))
+	}
+	buf = appendEnd(buf)
+	buf = appendBlock(buf, np)
+	for _, p := range b.Pointer {
+		buf = binary.AppendVarint(buf, int64(p.Y))
+	}
+	buf = appendEnd(buf)
+
+	if l.hasLabel {
+		if b.Label == nil {
+			buf = append(buf, 0) // union branch 0: null
+		} else {
+			buf = append(buf, 2) // union branch 1, zig-zag encoded
+			for _, s := range [...]string{b.Label.Scenario, b.Label.Actor} {
+				buf = binary.AppendVarint(buf, int64(len(s)))
+				buf = append(buf, s...)
+			}
+			if b.Label.Attack {
+				buf = append(buf, 1)
+			} else {
+				buf = append(buf, 0)
+			}
+		}
+	}
+	return buf, nil
+}
+
+// appendBlock starts a one-block array of n items; an empty array is just
+// the terminating zero, written by appendEnd.
+func appendBlock(buf []byte, n int64) []byte {
+	if n == 0 {
+		return buf
+	}
+	return binary.AppendVarint(buf, n)
+}
+
+func appendEnd(buf []byte) []byte { return append(buf, 0) }

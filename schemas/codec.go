@@ -106,11 +106,21 @@ func (c *Codec) EncodeInputBatch(b *InputBatch) ([]byte, error) {
 	if b == nil {
 		return nil, fmt.Errorf("schemas: encode %s: %w: nil record", RecordInputBatch, ErrMalformed)
 	}
+	if l := c.emb.latest[recInputBatch].batch; l != nil {
+		buf, err := c.header(recInputBatch, 64+len(b.Keys)*10+len(b.Pointer)*10)
+		if err != nil {
+			return nil, err
+		}
+		if buf, err = l.encode(buf, b); err != nil {
+			return nil, fmt.Errorf("schemas: encode %s: %w", RecordInputBatch, err)
+		}
+		return buf, nil
+	}
 	m, err := inputBatchToNative(b)
 	if err != nil {
 		return nil, fmt.Errorf("schemas: encode %s: %w", RecordInputBatch, err)
 	}
-	return c.encode(recInputBatch, m, 64+len(b.Keys)*8+len(b.Pointer)*10)
+	return c.encode(recInputBatch, m, 64+len(b.Keys)*10+len(b.Pointer)*10)
 }
 
 // DecodeInputBatch decodes an input batch in either framing.
@@ -191,26 +201,34 @@ func decodeGeneric[T any](c *Codec, data []byte, rec record, from func(map[strin
 
 // encode frames and writes a native record with the newest schema.
 func (c *Codec) encode(rec record, m map[string]any, sizeHint int) ([]byte, error) {
-	w := c.emb.latest[rec]
-	var buf []byte
+	buf, err := c.header(rec, sizeHint)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.emb.latest[rec].codec.BinaryFromNative(buf, m)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: encode %s: %w: %v", rec, ErrMalformed, err)
+	}
+	return out, nil
+}
+
+// header returns a buffer holding the framing header for rec's newest
+// schema, with room for sizeHint more bytes.
+func (c *Codec) header(rec record, sizeHint int) ([]byte, error) {
 	if c.reg != nil {
 		id, err := c.registeredID(context.Background(), rec)
 		if err != nil {
 			return nil, err
 		}
-		buf = make([]byte, confluentHeaderLen, confluentHeaderLen+sizeHint)
+		buf := make([]byte, confluentHeaderLen, confluentHeaderLen+sizeHint)
 		buf[0] = magicConfluent
 		binary.BigEndian.PutUint32(buf[1:], uint32(id))
-	} else {
-		buf = make([]byte, singleHeaderLen, singleHeaderLen+sizeHint)
-		buf[0], buf[1] = magicSingle0, magicSingle1
-		binary.LittleEndian.PutUint64(buf[2:], w.fp)
+		return buf, nil
 	}
-	out, err := w.codec.BinaryFromNative(buf, m)
-	if err != nil {
-		return nil, fmt.Errorf("schemas: encode %s: %w: %v", rec, ErrMalformed, err)
-	}
-	return out, nil
+	buf := make([]byte, singleHeaderLen, singleHeaderLen+sizeHint)
+	buf[0], buf[1] = magicSingle0, magicSingle1
+	binary.LittleEndian.PutUint64(buf[2:], c.emb.latest[rec].fp)
+	return buf, nil
 }
 
 // writerFor reads the framing header and returns the writer schema and the

@@ -193,22 +193,19 @@ func strsNative(ss []string) []any {
 // ---- InputBatch ----
 
 func inputBatchToNative(b *InputBatch) (map[string]any, error) {
-	base := batchBase(b)
+	base, err := checkBatch(b)
+	if err != nil {
+		return nil, err
+	}
 	kd := make([]any, len(b.Keys))
 	kc := make([]byte, len(b.Keys))
 	kt := make([]any, len(b.Keys))
 	kv := make([]any, len(b.Keys))
 	prev := base
 	for i, k := range b.Keys {
-		if k.TimeUS < prev {
-			return nil, fmt.Errorf("%w: key event %d at %d µs is before the previous event at %d µs", ErrMalformed, i, k.TimeUS, prev)
-		}
-		if k.Action > KeyUp || k.Flags >= 0x80 {
-			return nil, fmt.Errorf("%w: key event %d: action %d or flags %#x do not fit the packed code byte", ErrMalformed, i, k.Action, k.Flags)
-		}
 		kd[i] = k.TimeUS - prev
 		prev = k.TimeUS
-		kc[i] = byte(k.Action)<<7 | byte(k.Flags)
+		kc[i] = keyCode(k)
 		kt[i] = int32(k.Token)
 		kv[i] = k.DeviceID
 	}
@@ -218,15 +215,9 @@ func inputBatchToNative(b *InputBatch) (map[string]any, error) {
 	py := make([]any, len(b.Pointer))
 	prev = base
 	for i, p := range b.Pointer {
-		if p.TimeUS < prev {
-			return nil, fmt.Errorf("%w: pointer event %d at %d µs is before the previous event at %d µs", ErrMalformed, i, p.TimeUS, prev)
-		}
-		if p.Kind > PointerWheel || p.Button > 3 {
-			return nil, fmt.Errorf("%w: pointer event %d: kind %d or button %d is not defined", ErrMalformed, i, p.Kind, p.Button)
-		}
 		pd[i] = p.TimeUS - prev
 		prev = p.TimeUS
-		pk[i] = p.Button<<4 | byte(p.Kind)
+		pk[i] = pointerCode(p)
 		px[i] = p.X
 		py[i] = p.Y
 	}
@@ -255,6 +246,36 @@ func inputBatchToNative(b *InputBatch) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// checkBatch checks a batch fits the wire format (events in time order,
+// codes that fit their packed bytes) and returns its base time.
+func checkBatch(b *InputBatch) (int64, error) {
+	base := batchBase(b)
+	prev := base
+	for i, k := range b.Keys {
+		if k.TimeUS < prev {
+			return 0, fmt.Errorf("%w: key event %d at %d µs is before the previous event at %d µs", ErrMalformed, i, k.TimeUS, prev)
+		}
+		if k.Action > KeyUp || k.Flags >= 0x80 {
+			return 0, fmt.Errorf("%w: key event %d: action %d or flags %#x do not fit the packed code byte", ErrMalformed, i, k.Action, k.Flags)
+		}
+		prev = k.TimeUS
+	}
+	prev = base
+	for i, p := range b.Pointer {
+		if p.TimeUS < prev {
+			return 0, fmt.Errorf("%w: pointer event %d at %d µs is before the previous event at %d µs", ErrMalformed, i, p.TimeUS, prev)
+		}
+		if p.Kind > PointerWheel || p.Button > 3 {
+			return 0, fmt.Errorf("%w: pointer event %d: kind %d or button %d is not defined", ErrMalformed, i, p.Kind, p.Button)
+		}
+		prev = p.TimeUS
+	}
+	return base, nil
+}
+
+func keyCode(k KeyEvent) byte         { return byte(k.Action)<<7 | byte(k.Flags) }
+func pointerCode(p PointerEvent) byte { return p.Button<<4 | byte(p.Kind) }
 
 // batchBase is the time the first delta of each column counts from: the
 // earliest first event, so no delta is negative, or SentUS for a batch

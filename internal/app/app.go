@@ -138,16 +138,21 @@ func SessionConfig(c config.Config) session.Config {
 }
 
 // Processor returns a processor instance; instance makes its transactional
-// id unique and must be stable across restarts of the same instance.
-func (e *Env) Processor(instance string) (*processors.Processor, error) {
+// id unique and must be stable across restarts of the same instance. adjust
+// may change the configuration derived from the file. to the configuration derived from the file.
+func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*processors.Processor, error) {
 	if e.Store == nil {
 		return nil, errors.New("processor needs Redis (Options.Redis)")
 	}
-	return processors.New(processors.Config{
+	c := processors.Config{
 		ClientOpts: e.KafkaOpts, Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Processor.Group,
 		TransactionalID: e.Cfg.Kafka.TransactionalIDPrefix + "-processor-" + instance,
 		Codec:           e.Codec, Store: e.Store, Session: SessionConfig(e.Cfg), Logger: e.Log,
-	})
+	}
+	for _, f := range adjust {
+		f(&c)
+	}
+	return processors.New(c)
 }
 
 // Sink returns a sink instance.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigil-auth/vigil/config"
 	"github.com/vigil-auth/vigil/internal/app"
+	"github.com/vigil-auth/vigil/processors"
 	"github.com/vigil-auth/vigil/producers"
 	"github.com/vigil-auth/vigil/producers/sim"
 	"github.com/vigil-auth/vigil/schemas"
@@ -126,7 +127,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// The processor and the sink run as they would in their own processes,
 	// talking only through the topics.
-	proc, err := env.Processor("demo")
+	proc, err := env.Processor("demo", func(c *processors.Config) { c.PopulationRefresh = -1 })
 	if err != nil {
 		return nil, err
 	}
@@ -168,18 +169,49 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer pub.Close()
-	publishedAt := time.Now()
-	if err := pub.Paced(ctx, producers.Merge(all), 0, 512); err != nil {
+	col, err := newCollector(env, results, rep)
+	if err != nil {
 		return nil, err
 	}
-	for _, r := range results {
-		r.publishedAt = publishedAt
-	}
-	o.Log.Info("published the fleet's input", "sessions", len(sessions), "events", rep.InputEvents)
+	defer col.close()
 
-	if err := collect(ctx, env, results, rep, errs); err != nil {
-		return nil, err
+	// Phase 1: enrolment. Profiles are learned from the enrolment sessions;
+	// then the tenant's population (what "someone else" types like, the
+	// yardstick of every score) is built from them, as an operator does with
+	// `vigil profiles population` once a team has enrolled.
+	var enrol, rest [][]schemas.InputBatch
+	enrolIDs, restIDs := map[string]bool{}, map[string]bool{}
+	for _, s := range sessions {
+		if s.Scenario == sim.ScenarioEnrol {
+			enrol, enrolIDs[s.ID] = append(enrol, s.Batches), true
+		} else {
+			rest, restIDs[s.ID] = append(rest, s.Batches), true
+		}
 	}
+	for i, phase := range []struct {
+		batches [][]schemas.InputBatch
+		ids     map[string]bool
+	}{{enrol, enrolIDs}, {rest, restIDs}} {
+		publishedAt := time.Now()
+		if err := pub.Paced(ctx, producers.Merge(phase.batches), 0, 512); err != nil {
+			return nil, err
+		}
+		for id := range phase.ids {
+			results[id].publishedAt = publishedAt
+		}
+		if err := col.until(ctx, phase.ids, errs); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			users, version, err := env.Store.BuildPopulation(ctx, cfg.Tenant.ID, int64(cfg.Processor.EnrolKeys))
+			if err != nil {
+				return nil, err
+			}
+			o.Log.Info("enrolment done; built the population", "users", users, "version", version)
+		}
+	}
+	o.Log.Info("pipeline finished", "sessions", len(sessions), "events", rep.InputEvents)
+
 	rep.DeadLetters = int(proc.Counters.DeadLetters.Load() + snk.Counters.DeadLetters.Load())
 	for _, s := range sessions {
 		r := results[s.ID]
@@ -192,10 +224,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// collect reads decisions, lock commands and incidents back from their
-// topics (read-committed, as a SOC tool would) until every session has its
-// session-end decision and the sink has caught up with the decisions.
-func collect(ctx context.Context, env *app.Env, results map[string]*SessionResult, rep *Report, errs <-chan error) error {
+// collector reads decisions, lock commands and incidents back from their
+// topics (read-committed, as a SOC tool would).
+type collector struct {
+	env      *app.Env
+	cl       *kgo.Client
+	results  map[string]*SessionResult
+	rep      *Report
+	ended    map[string]bool
+	locks    map[string]bool // decision ids that asked for a lock
+	lockCmds map[string]bool // lock commands seen on their topic
+}
+
+func newCollector(env *app.Env, results map[string]*SessionResult, rep *Report) (*collector, error) {
 	t := env.Cfg.Kafka.Topics
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, env.KafkaOpts...),
 		kgo.ConsumeTopics(t.Decisions, t.LockCommands, t.Incidents),
@@ -203,75 +244,84 @@ func collect(ctx context.Context, env *app.Env, results map[string]*SessionResul
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer cl.Close()
-	ended := map[string]bool{}
-	locks := map[string]bool{} // decision ids that asked for a lock
-	lockCmds := map[string]bool{}
-	for len(ended) < len(results) || !subset(locks, lockCmds) {
+	return &collector{env: env, cl: cl, results: results, rep: rep, ended: map[string]bool{},
+		locks: map[string]bool{}, lockCmds: map[string]bool{}}, nil
+}
+
+func (c *collector) close() { c.cl.Close() }
+
+// until consumes until every session in want has its session-end decision
+// and every lock decision so far has its lock command on the topic.
+func (c *collector) until(ctx context.Context, want map[string]bool, errs <-chan error) error {
+	for !subset(want, c.ended) || !subset(c.locks, c.lockCmds) {
 		select {
 		case err := <-errs:
 			return err
 		default:
 		}
-		fs := cl.PollFetches(ctx)
+		fs := c.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return fmt.Errorf("demo: pipeline did not finish in time (%d of %d sessions ended): %w", len(ended), len(results), ctx.Err())
+			return fmt.Errorf("demo: pipeline did not finish in time (%d sessions ended): %w", len(c.ended), ctx.Err())
 		}
-		if err := fs.Err0(); err != nil && !errors.Is(err, context.Canceled) {
+		if err := fs.Err0(); err != nil {
 			return fmt.Errorf("demo: consume: %w", err)
 		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			switch rec.Topic {
-			case t.Decisions:
-				d, err := env.Codec.DecodeDecision(rec.Value)
-				if err != nil {
-					return
-				}
-				rep.Decisions++
-				r := results[d.SessionID]
-				if r == nil {
-					return
-				}
-				if d.Trigger == schemas.TriggerSessionEnd {
-					ended[d.SessionID] = true
-				}
-				switch d.Action {
-				case schemas.ActionStepUp:
-					r.StepUps++
-				case schemas.ActionLock:
-					locks[d.DecisionID] = true
-					if !r.Locked {
-						r.Locked = true
-						r.lockDecision(d)
-					}
-				}
-			case t.LockCommands:
-				c, err := env.Codec.DecodeLockCommand(rec.Value)
-				if err != nil {
-					return
-				}
-				rep.LockCmds++
-				lockCmds[c.CommandID] = true
-				if r := results[c.SessionID]; r != nil && c.Action == schemas.ActionLock && r.PipelineLatencyMS < 0 {
-					r.PipelineLatencyMS = time.Since(r.publishedAt).Milliseconds()
-				}
-			case t.Incidents:
-				inc, err := env.Codec.DecodeIncident(rec.Value)
-				if err != nil {
-					return
-				}
-				rep.Incidents++
-				if r := results[inc.SessionID]; r != nil && inc.Activity == schemas.IncidentCreate {
-					r.Incidents++
-				}
-			}
-		})
+		fs.EachRecord(c.record)
 	}
 	return nil
 }
 
+func (c *collector) record(rec *kgo.Record) {
+	t, codec := c.env.Cfg.Kafka.Topics, c.env.Codec
+	switch rec.Topic {
+	case t.Decisions:
+		d, err := codec.DecodeDecision(rec.Value)
+		if err != nil {
+			return
+		}
+		c.rep.Decisions++
+		r := c.results[d.SessionID]
+		if r == nil {
+			return
+		}
+		if d.Trigger == schemas.TriggerSessionEnd {
+			c.ended[d.SessionID] = true
+		}
+		switch d.Action {
+		case schemas.ActionStepUp:
+			r.StepUps++
+		case schemas.ActionLock:
+			c.locks[d.DecisionID] = true
+			if !r.Locked {
+				r.Locked = true
+				r.lockDecision(d)
+			}
+		}
+	case t.LockCommands:
+		cmd, err := codec.DecodeLockCommand(rec.Value)
+		if err != nil {
+			return
+		}
+		c.rep.LockCmds++
+		c.lockCmds[cmd.CommandID] = true
+		if r := c.results[cmd.SessionID]; r != nil && cmd.Action == schemas.ActionLock && r.PipelineLatencyMS < 0 {
+			r.PipelineLatencyMS = time.Since(r.publishedAt).Milliseconds()
+		}
+	case t.Incidents:
+		inc, err := codec.DecodeIncident(rec.Value)
+		if err != nil {
+			return
+		}
+		c.rep.Incidents++
+		if r := c.results[inc.SessionID]; r != nil && inc.Activity == schemas.IncidentCreate {
+			r.Incidents++
+		}
+	}
+}
+
+// subset reports whether every key of a is in b.
 func subset(a, b map[string]bool) bool {
 	for k := range a {
 		if !b[k] {

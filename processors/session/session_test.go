@@ -5,23 +5,10 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/vigil-auth/vigil/processors/keystroke"
 	"github.com/vigil-auth/vigil/schemas"
 )
 
-// mapProfiles is the in-memory Profiles used by tests and evaluations.
-type mapProfiles map[string]*keystroke.Profile
-
-func (m mapProfiles) Profile(tenant, user string) *keystroke.Profile { return m[tenant+"/"+user] }
-func (m mapProfiles) Learn(tenant, user string, s []keystroke.Stroke) {
-	p := m[tenant+"/"+user]
-	if p == nil {
-		p = keystroke.NewProfile()
-		m[tenant+"/"+user] = p
-	}
-	p.Update(s)
-}
-func (m mapProfiles) Population(string) *keystroke.Population { return nil }
+func mapProfiles() *MemoryProfiles { return NewMemoryProfiles() }
 
 const t0 = 1_767_600_000_000_000 // 2026-01-05, µs
 
@@ -63,7 +50,7 @@ func TestRejections(t *testing.T) {
 			p := NewPartition(Config{Tenants: []string{"t"}})
 			b := batch(0, t0, 100, 100, 100)
 			c.mutate(b)
-			_, err := p.Process(b, mapProfiles{})
+			_, err := p.Process(b, mapProfiles())
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
@@ -76,19 +63,19 @@ func TestRejections(t *testing.T) {
 
 func TestDuplicateAndGapAndEnd(t *testing.T) {
 	p := NewPartition(Config{})
-	if _, err := p.Process(batch(0, t0, 100), mapProfiles{}); err != nil {
+	if _, err := p.Process(batch(0, t0, 100), mapProfiles()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Process(batch(0, t0, 100), mapProfiles{}); !errors.Is(err, ErrDuplicate) {
+	if _, err := p.Process(batch(0, t0, 100), mapProfiles()); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("replayed seq 0: err = %v, want ErrDuplicate", err)
 	}
-	res, err := p.Process(batch(3, t0+1_000_000, 100), mapProfiles{})
+	res, err := p.Process(batch(3, t0+1_000_000, 100), mapProfiles())
 	if err != nil || res.SeqGap != 2 {
 		t.Fatalf("seq 3 after 0: gap %d err %v, want gap 2", res.SeqGap, err)
 	}
 	end := batch(4, t0+2_000_000)
 	end.Flags = schemas.BatchSessionEnd
-	res, err = p.Process(end, mapProfiles{})
+	res, err = p.Process(end, mapProfiles())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +88,7 @@ func TestDuplicateAndGapAndEnd(t *testing.T) {
 	if ends != 1 {
 		t.Fatalf("session end gave %d SESSION_END decisions, want 1: %+v", ends, res.Decisions)
 	}
-	if _, err := p.Process(batch(5, t0+3_000_000, 100), mapProfiles{}); !errors.Is(err, ErrSessionEnded) {
+	if _, err := p.Process(batch(5, t0+3_000_000, 100), mapProfiles()); !errors.Is(err, ErrSessionEnded) {
 		t.Fatalf("batch after end: err = %v, want ErrSessionEnded", err)
 	}
 }
@@ -119,7 +106,7 @@ func TestMachineSpeedInjectionLocksWithinTenKeys(t *testing.T) {
 	for seq := int64(0); seq*8 < int64(len(gaps)); seq++ {
 		b := batch(seq, start, gaps[seq*8:min(seq*8+8, int64(len(gaps)))]...)
 		start = b.Keys[len(b.Keys)-2].TimeUS
-		res, err := p.Process(b, mapProfiles{})
+		res, err := p.Process(b, mapProfiles())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,22 +134,22 @@ func TestMachineSpeedInjectionLocksWithinTenKeys(t *testing.T) {
 
 func TestLateEventsAreCountedAndReported(t *testing.T) {
 	p := NewPartition(Config{})
-	p.Process(batch(0, t0, 100), mapProfiles{})
+	p.Process(batch(0, t0, 100), mapProfiles())
 	// 10 s later: the first window (5 s + 2 s grace) has closed.
-	res, _ := p.Process(batch(1, t0+10_000_000, 100), mapProfiles{})
+	res, _ := p.Process(batch(1, t0+10_000_000, 100), mapProfiles())
 	if len(res.Decisions) != 1 {
 		t.Fatalf("stream time past grace closed %d windows, want 1", len(res.Decisions))
 	}
 	late := batch(2, t0+10_500_000, 100)
 	late.Keys[0].TimeUS = t0 + 50_000 // inside the closed window
 	late.Keys[1].TimeUS = t0 + 60_000
-	res, err := p.Process(late, mapProfiles{})
+	res, err := p.Process(late, mapProfiles())
 	if err != nil || res.LateEvents != 2 {
 		t.Fatalf("late events = %d (err %v), want 2", res.LateEvents, err)
 	}
 	end := batch(3, t0+11_000_000)
 	end.Flags = schemas.BatchSessionEnd
-	res, _ = p.Process(end, mapProfiles{})
+	res, _ = p.Process(end, mapProfiles())
 	if got := res.Decisions[len(res.Decisions)-1].LateEvents; got != 2 {
 		t.Fatalf("next decision reports %d late events, want 2", got)
 	}
@@ -171,7 +158,7 @@ func TestLateEventsAreCountedAndReported(t *testing.T) {
 func TestSameInputSameDecisions(t *testing.T) {
 	run := func() []schemas.Decision {
 		p := NewPartition(Config{EnrolKeys: 20})
-		prof := mapProfiles{}
+		prof := mapProfiles()
 		var out []schemas.Decision
 		start := int64(t0)
 		for seq := int64(0); seq < 30; seq++ {
@@ -196,7 +183,7 @@ func TestSessionBoundEvictsLeastRecent(t *testing.T) {
 	for i, id := range []string{"a", "b", "c"} {
 		b := batch(0, t0+int64(i)*1000, 100)
 		b.SessionID = id
-		res, err := p.Process(b, mapProfiles{})
+		res, err := p.Process(b, mapProfiles())
 		if err != nil {
 			t.Fatal(err)
 		}
