@@ -216,9 +216,23 @@ func derefErr(e *error) error {
 // was down).
 func (p *Processor) handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
 	p.Counters.Records.Add(1)
-	b, err := p.cfg.Codec.DecodeInputBatch(r.Value)
+	var b *schemas.InputBatch
+	// A registry that cannot be reached says nothing about the record:
+	// retry rather than dead-letter a good record.
+	err := p.retry(ctx, "schema registry", func() error {
+		var err error
+		b, err = p.cfg.Codec.DecodeInputBatch(r.Value)
+		if err != nil && !errors.Is(err, schemas.ErrRegistry) {
+			return nil
+		}
+		return err
+	})
 	if err != nil {
-		p.deadLetter(r, "decode", err, produce)
+		return err
+	}
+	if b == nil {
+		_, err := p.cfg.Codec.DecodeInputBatch(r.Value)
+		p.deadLetter(r, schemas.ErrorReason(err), err, produce)
 		return nil
 	}
 	// Load the user's profile before the pure step, retrying while Redis is
@@ -282,7 +296,7 @@ func (p *Processor) copyWithReason(r *kgo.Record, topic, reason, detail string) 
 }
 
 // retry runs fn until it succeeds or ctx ends, with exponential backoff,
-// reporting each failure.
+// reporting each failure. The partition waits meanwhile: nothing is skipped.
 func (p *Processor) retry(ctx context.Context, what string, fn func() error) error {
 	delay := p.cfg.RetryBackoff
 	for attempt := 1; ; attempt++ {
@@ -291,7 +305,7 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 			return nil
 		}
 		p.Counters.RedisErrors.Add(1)
-		p.log.Error("redis unavailable, retrying", "op", what, "attempt", attempt, "backoff", delay, "err", err)
+		p.log.Error("dependency unavailable, retrying", "op", what, "attempt", attempt, "backoff", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

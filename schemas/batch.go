@@ -5,12 +5,13 @@ import (
 	"fmt"
 )
 
-// The hand-written input batch decoder. Input batches are the only
-// high-volume topic; going through goavro would box every column element in
-// an interface and allocate per event. This decoder reads the Avro binary
-// body straight into the Go record with a fixed number of allocations per
-// batch (the record, one string holding the four ids, the two event slices,
-// and the label when present).
+// The hand-written input batch decoder and encoder. Input batches are the
+// only high-volume topic; going through goavro would box every column
+// element in an interface and allocate per event. The decoder reads the Avro
+// binary body straight into the Go record with a fixed number of
+// allocations per batch (the record, one string holding the four ids, the
+// two event slices, and the label when present); the encoder appends to the
+// framing buffer with one allocation.
 //
 // It is bound to a writer schema by structure, not by version number:
 // batchLayoutOf accepts exactly the v1 field list, optionally followed by
@@ -18,7 +19,8 @@ import (
 // registry before this code learns it) decodes through goavro and
 // inputBatchFromNative instead, so adding a version never breaks decoding;
 // it only makes it slower until this file is taught the new layout. The
-// differential tests check both paths agree on every embedded version.
+// differential tests check both paths agree on every embedded version, and
+// that the encoder writes goavro's exact bytes.
 
 type batchLayout struct {
 	symbols  []string // the writer's Source symbols

@@ -145,7 +145,7 @@ func (s *Sink) translate(r *kgo.Record) ([]*kgo.Record, error) {
 		s.Counters.DeadLetters.Add(1)
 		s.log.Warn("dead-lettered decision record", "err", err, "partition", r.Partition, "offset", r.Offset)
 		return []*kgo.Record{{Topic: s.cfg.Topics.DeadLetter, Key: r.Key, Value: r.Value, Headers: []kgo.RecordHeader{
-			{Key: "vigil-reason", Value: []byte("decode")},
+			{Key: "vigil-reason", Value: []byte(schemas.ErrorReason(err))},
 			{Key: "vigil-error", Value: []byte(err.Error())},
 			{Key: "vigil-source-topic", Value: []byte(r.Topic)},
 			{Key: "vigil-source-partition", Value: []byte(strconv.Itoa(int(r.Partition)))},

@@ -90,6 +90,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (
 	if e.Codec, err = schemas.NewCodec(copts...); err != nil {
 		return nil, err
 	}
+	if cfg.Kafka.SchemaRegistry.URL != "" {
+		// Fail at start, not on the first record, when the registry is
+		// unreachable or refuses our schemas.
+		if err := e.Codec.Register(ctx); err != nil {
+			return nil, fmt.Errorf("schema registry %s: %w", cfg.Kafka.SchemaRegistry.URL, err)
+		}
+	}
 	if o.EnsureTopics {
 		cl, err := kgo.NewClient(e.KafkaOpts...)
 		if err != nil {

@@ -86,11 +86,12 @@ func NewKgoLogger(l *slog.Logger) kgo.Logger {
 
 func (k kgoLogger) Level() kgo.LogLevel {
 	ctx := context.Background()
+	// kgo logs every transaction and rebalance step at its info level,
+	// which in a per-batch transactional loop is debugging detail: it is
+	// shown only when our logger is at debug.
 	switch {
 	case k.l.Enabled(ctx, slog.LevelDebug):
 		return kgo.LogLevelDebug
-	case k.l.Enabled(ctx, slog.LevelInfo):
-		return kgo.LogLevelInfo
 	case k.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelWarn
 	case k.l.Enabled(ctx, slog.LevelError):
@@ -111,8 +112,6 @@ func slogLevel(l kgo.LogLevel) slog.Level {
 		return slog.LevelError
 	case kgo.LogLevelWarn:
 		return slog.LevelWarn
-	case kgo.LogLevelInfo:
-		return slog.LevelInfo
 	}
 	return slog.LevelDebug
 }

@@ -118,7 +118,8 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 func TestSeededTopicsAndProduceConsume(t *testing.T) {
 	names := topics.Default()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// kgo's own info messages are shown at debug (see NewKgoLogger).
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cluster, err := NewEmbeddedCluster(logger, 2, names.All()...)
 	if err != nil {
 		t.Fatal(err)
