@@ -50,6 +50,8 @@ type Options struct {
 	Redis bool
 	// EnsureTopics creates missing topics.
 	EnsureTopics bool
+	// NoKafka skips Kafka entirely, for commands that only touch Redis.
+	NoKafka bool
 }
 
 // Open builds an Env. Close it when done.
@@ -60,51 +62,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (
 			e.Close()
 		}
 	}()
-	if len(cfg.Kafka.Brokers) == 0 {
-		if !o.AllowEmbeddedKafka {
-			return nil, errors.New("kafka.brokers is not set (flag --kafka.brokers, env VIGIL_KAFKA_BROKERS); " +
-				"run `vigil dev-broker` or `vigil demo` for a local broker")
-		}
-		cl, err := kafkax.NewEmbeddedCluster(log, int(cfg.Kafka.Partitions), cfg.Kafka.Topics.All()...)
-		if err != nil {
-			return nil, fmt.Errorf("embedded kafka: %w", err)
-		}
-		e.Embedded = cl
-		e.closers = append(e.closers, cl.Close)
-		cfg.Kafka.Brokers = cl.Addrs()
-		e.Cfg.Kafka.Brokers = cl.Addrs()
-		log.Info("started embedded Kafka-protocol broker (kfake), data in memory", "addrs", strings.Join(cl.Addrs(), ","))
-	}
-	e.KafkaOpts, err = kafkax.ClientOpts(cfg.Kafka, log)
-	if err != nil {
-		return nil, err
-	}
-	var copts []schemas.Opt
-	if cfg.Kafka.SchemaRegistry.URL != "" {
-		rcl, err := sr.NewClient(sr.URLs(cfg.Kafka.SchemaRegistry.URL))
-		if err != nil {
-			return nil, fmt.Errorf("schema registry: %w", err)
-		}
-		copts = append(copts, schemas.WithRegistry(rcl, nil))
-	}
-	if e.Codec, err = schemas.NewCodec(copts...); err != nil {
-		return nil, err
-	}
-	if cfg.Kafka.SchemaRegistry.URL != "" {
-		// Fail at start, not on the first record, when the registry is
-		// unreachable or refuses our schemas.
-		if err := e.Codec.Register(ctx); err != nil {
-			return nil, fmt.Errorf("schema registry %s: %w", cfg.Kafka.SchemaRegistry.URL, err)
-		}
-	}
-	if o.EnsureTopics {
-		cl, err := kgo.NewClient(e.KafkaOpts...)
-		if err != nil {
-			return nil, fmt.Errorf("kafka client: %w", err)
-		}
-		err = kafkax.EnsureTopics(ctx, cl, cfg.Kafka.Topics, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor)
-		cl.Close()
-		if err != nil {
+	if !o.NoKafka {
+		if err := e.openKafka(ctx, o); err != nil {
 			return nil, err
 		}
 	}
@@ -118,6 +77,59 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (
 		e.Store = processors.NewProfileStore(rs.Client(), cfg.Redis.KeyPrefix)
 	}
 	return e, nil
+}
+
+func (e *Env) openKafka(ctx context.Context, o Options) (err error) {
+	cfg, log := e.Cfg, e.Log
+	if len(cfg.Kafka.Brokers) == 0 {
+		if !o.AllowEmbeddedKafka {
+			return errors.New("kafka.brokers is not set (flag --kafka.brokers, env VIGIL_KAFKA_BROKERS); " +
+				"run `vigil dev-broker` or `vigil demo` for a local broker")
+		}
+		cl, err := kafkax.NewEmbeddedCluster(log, int(cfg.Kafka.Partitions), cfg.Kafka.Topics.All()...)
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		e.Embedded = cl
+		e.closers = append(e.closers, cl.Close)
+		cfg.Kafka.Brokers = cl.Addrs()
+		e.Cfg.Kafka.Brokers = cl.Addrs()
+		log.Info("started embedded Kafka-protocol broker (kfake), data in memory", "addrs", strings.Join(cl.Addrs(), ","))
+	}
+	e.KafkaOpts, err = kafkax.ClientOpts(cfg.Kafka, log)
+	if err != nil {
+		return err
+	}
+	var copts []schemas.Opt
+	if cfg.Kafka.SchemaRegistry.URL != "" {
+		rcl, err := sr.NewClient(sr.URLs(cfg.Kafka.SchemaRegistry.URL))
+		if err != nil {
+			return fmt.Errorf("schema registry: %w", err)
+		}
+		copts = append(copts, schemas.WithRegistry(rcl, nil))
+	}
+	if e.Codec, err = schemas.NewCodec(copts...); err != nil {
+		return err
+	}
+	if cfg.Kafka.SchemaRegistry.URL != "" {
+		// Fail at start, not on the first record, when the registry is
+		// unreachable or refuses our schemas.
+		if err := e.Codec.Register(ctx); err != nil {
+			return fmt.Errorf("schema registry %s: %w", cfg.Kafka.SchemaRegistry.URL, err)
+		}
+	}
+	if o.EnsureTopics {
+		cl, err := kgo.NewClient(e.KafkaOpts...)
+		if err != nil {
+			return fmt.Errorf("kafka client: %w", err)
+		}
+		err = kafkax.EnsureTopics(ctx, cl, cfg.Kafka.Topics, cfg.Kafka.Partitions, cfg.Kafka.ReplicationFactor)
+		cl.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close releases everything Open started, in reverse order.

@@ -38,11 +38,37 @@ type Params struct {
 	// RegularMaxCV is the robust coefficient of variation (MAD/median) of both
 	// gaps and holds below which timing is judged machine-regular. Default 0.08.
 	RegularMaxCV float64
+
+	// StructureKeys is the number of recent keystrokes the no_key_structure
+	// rule looks at (its memory); 0 disables the rule. Default 96.
+	StructureKeys int
+	// StructureMinKeys is how many holds and latencies the window must
+	// hold before the rule judges it. Default 48.
+	StructureMinKeys int
+	// StructureMaxZ: the rule judges a window structureless when even the
+	// strongest of its three rank tests has a z-score at or below this
+	// (z ≈ N(0,1) for key-independent timing). Default 1.0.
+	StructureMaxZ float64
+	// StructureSustain is how many consecutive key downs must be judged
+	// structureless before the rule fires. Default 8.
+	StructureSustain int
+	// StructureIdleUS: an input gap at least this long restarts the
+	// window, so injection after the owner walked away is judged on its
+	// own keystrokes. Default 5 s.
+	StructureIdleUS int64
+	// StructurePauseUS: down-to-down gaps longer than this are pauses
+	// (thinking, reading), not typing latencies, and are left out of the
+	// latency tests. Default 1.5 s.
+	StructurePauseUS int64
 }
 
 // DefaultParams returns the defaults documented on Params.
 func DefaultParams() Params {
-	return Params{MinKeys: 7, MaxGapUS: 30_000, RegularKeys: 24, RegularMaxCV: 0.08}
+	return Params{
+		MinKeys: 7, MaxGapUS: 30_000, RegularKeys: 24, RegularMaxCV: 0.08,
+		StructureKeys: 96, StructureMinKeys: 48, StructureMaxZ: 1.0, StructureSustain: 8,
+		StructureIdleUS: 5_000_000, StructurePauseUS: 1_500_000,
+	}
 }
 
 // Finding is a rule that fired.
@@ -63,11 +89,16 @@ type Detector struct {
 	holds   []int64
 	downAt  map[uint32]int64 // token -> down time, for holds; bounded by keys held at once
 	scratch []float64
+	st      structure // no_key_structure state; bounded by StructureKeys
 }
 
 // NewDetector returns a detector with params p.
 func NewDetector(p Params) *Detector {
-	return &Detector{p: p, lastUS: -1, downAt: make(map[uint32]int64)}
+	d := &Detector{p: p, lastUS: -1, downAt: make(map[uint32]int64)}
+	if p.StructureKeys > 0 {
+		d.st.init(p.StructureKeys)
+	}
+	return d
 }
 
 // Observe feeds one key event and returns a finding when a rule fires.
@@ -79,6 +110,9 @@ func (d *Detector) Observe(e schemas.KeyEvent) *Finding {
 		if t, ok := d.downAt[e.Token]; ok {
 			delete(d.downAt, e.Token)
 			d.holds = pushBounded(d.holds, e.TimeUS-t, d.p.RegularKeys)
+		}
+		if d.p.StructureKeys > 0 {
+			d.st.up(e.Token, e.TimeUS)
 		}
 		return nil
 	}
@@ -111,7 +145,36 @@ func (d *Detector) Observe(e schemas.KeyEvent) *Finding {
 			return &Finding{Rule: "injection.regular_timing", Value: math.Max(cg, ch), AtUS: e.TimeUS, Keys: d.p.RegularKeys}
 		}
 	}
-	return nil
+	return d.structureRule(e)
+}
+
+// structureRule feeds a key down to the no_key_structure rule and judges
+// the window (see structure.go).
+func (d *Detector) structureRule(e schemas.KeyEvent) *Finding {
+	if d.p.StructureKeys <= 0 {
+		return nil
+	}
+	d.st.down(e.Token, e.TimeUS, &d.p)
+	ev := d.st.evidence(d.p.StructureMinKeys)
+	if math.IsNaN(ev.Strength) || ev.Strength > d.p.StructureMaxZ {
+		d.st.below = 0
+		return nil
+	}
+	d.st.below++
+	if d.st.below < max(d.p.StructureSustain, 1) {
+		return nil
+	}
+	return &Finding{Rule: "injection.no_key_structure", Value: ev.Strength, AtUS: e.TimeUS, Keys: d.st.n}
+}
+
+// Evidence returns the no_key_structure evidence over the current window
+// (for evaluation and explanations); Strength is NaN until the window holds
+// StructureMinKeys holds and latencies.
+func (d *Detector) Evidence() Evidence {
+	if d.p.StructureKeys <= 0 {
+		return Evidence{Hold: math.NaN(), Pair: math.NaN(), Into: math.NaN(), Strength: math.NaN()}
+	}
+	return d.st.evidence(d.p.StructureMinKeys)
 }
 
 // Reset forgets the history, for example after re-authentication.
@@ -119,6 +182,9 @@ func (d *Detector) Reset() {
 	d.lastUS, d.run = -1, 0
 	d.gaps, d.holds = d.gaps[:0], d.holds[:0]
 	clear(d.downAt)
+	if d.p.StructureKeys > 0 {
+		d.st.reset()
+	}
 }
 
 func pushBounded(s []int64, v int64, n int) []int64 {
