@@ -166,12 +166,7 @@ func (s *structure) evidence(minKeys int) Evidence {
 	if ev.Holds < minKeys || ev.Lats < minKeys {
 		return ev
 	}
-	ev.Strength = math.Inf(-1)
-	for _, z := range [...]float64{ev.Hold, ev.Pair, ev.Into} {
-		if !math.IsNaN(z) && z > ev.Strength {
-			ev.Strength = z
-		}
-	}
+	ev.Strength = TuneCombine(ev.Hold, ev.Pair, ev.Into)
 	return ev
 }
 
@@ -186,7 +181,7 @@ func (s *structure) test(minKeys int, val func(*strokeRec) float64, fine, coarse
 		}
 	}
 	key := func(r *strokeRec) uint64 {
-		if k := fine(r); s.count[k] >= 2 {
+		if k := fine(r); s.count[k] >= TuneMinGroup {
 			return k
 		}
 		return coarse(r)
@@ -281,4 +276,16 @@ func kruskalZ(s *structure, n, ng int) float64 {
 func wilsonHilferty(x, df float64) float64 {
 	v := 2 / (9 * df)
 	return (math.Cbrt(x/df) - (1 - v)) / math.Sqrt(v)
+}
+
+// Temporary tuning hooks.
+var TuneMinGroup = 2
+var TuneCombine = func(h, p, i float64) float64 {
+	s := math.Inf(-1)
+	for _, z := range [...]float64{h, p, i} {
+		if !math.IsNaN(z) && z > s {
+			s = z
+		}
+	}
+	return s
 }
