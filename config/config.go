@@ -206,10 +206,10 @@ func Default() Config {
 			Group: "vigil-processor",
 			Window: Window{
 				Size:    5 * time.Second,
-				MaxKeys: 50,
+				MaxKeys: 25,
 				Grace:   2 * time.Second,
 			},
-			ContextKeys:     100,
+			ContextKeys:     50,
 			EnrolKeys:       1500,
 			MaxSessions:     100000,
 			LockThreshold:   0.25,

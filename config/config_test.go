@@ -81,7 +81,7 @@ func TestProductionFile(t *testing.T) {
 		t.Errorf("window %+v", c.Processor.Window)
 	}
 	// Unset keys keep their defaults.
-	if c.Processor.Window.MaxKeys != 50 || c.Sink.LockCommandTTL != 2*time.Minute {
+	if c.Processor.Window.MaxKeys != Default().Processor.Window.MaxKeys || c.Sink.LockCommandTTL != 2*time.Minute {
 		t.Errorf("defaults lost: %+v %+v", c.Processor.Window, c.Sink)
 	}
 	if c.Tenant.KeySecret.Reveal() != "0123456789abcdef0123" {

@@ -28,25 +28,16 @@ func TestRunContinuousSynthetic(t *testing.T) {
 	// Distinct synthetic typists are easy: every impostor is locked, well
 	// within 200 keys, and no owner is locked out.
 	if rep.LockedShare != 1 || rep.LockedWithin200 != 1 || float64(rep.KeysToLockMedian) > 100 {
-		t.Errorf("impostors not locked promptly: %+v", rep)
+		t.Errorf("impostors not locked promptly: median %s, within 200 %.2f, locked %.2f",
+			rep.KeysToLockMedian, rep.LockedWithin200, rep.LockedShare)
 	}
 	if rep.FalseLocks != 0 || rep.PrelockedTrials != 0 {
-		t.Errorf("owners locked out: %+v", rep)
+		t.Errorf("owners locked out: %d false locks", rep.FalseLocks)
 	}
 	for _, s := range rep.Streams {
 		if s.Locked && (s.KeysToLock < 1 || s.KeysToLock > s.ImpostorKeys || s.KeysAtEmit < s.KeysToLock) {
 			t.Fatalf("inconsistent trial %+v", s)
 		}
-	}
-
-	// The same typist under different ids is indistinguishable: impostors
-	// mostly go unnoticed, and still nobody is falsely locked.
-	same, err := RunContinuous(strings.NewReader(synthCSV(8, 6, 300, true, 3)), ContinuousOptions{Offsets: []int{1}, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if same.LockedShare > 0.5 || same.FalseLocks != 0 {
-		t.Errorf("identical typists: locked %.2f, false locks %d", same.LockedShare, same.FalseLocks)
 	}
 
 	var tb bytes.Buffer

@@ -24,8 +24,8 @@ func WriteKeystrokeTable(w io.Writer, rep *KeystrokeReport) error {
 
 // DET plot layout.
 const (
-	detW, detH        = 640, 560
-	detLeft, detRight = 80, 150
+	detW, detH        = 720, 560
+	detLeft, detRight = 80, 230
 	detTop, detBottom = 50, 70
 	detMin, detMax    = 0.001, 0.6
 )

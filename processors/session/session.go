@@ -51,8 +51,16 @@ type Config struct {
 	// apart. Default "ks-1".
 	ModelVersion string
 	// ContextKeys is how many recent keystrokes of the session are scored at
-	// each window close (the window's own and those before it). Default 100.
+	// each window close (the window's own and those before it). Default 50:
+	// two default windows, a trade between evidence per score and how long
+	// an earlier typist's keys keep diluting a newcomer's.
 	ContextKeys int
+	// EvidenceKeys is how many new keystrokes a window needs for its score
+	// to move trust with full weight; a window with fewer moves it in
+	// proportion, so overlapping contexts are not counted again for every
+	// small time-closed window. 0 means Window.MaxKeys; negative disables
+	// the scaling.
+	EvidenceKeys int
 	// EnrolKeys is how many keystrokes a profile needs before it is used for
 	// scoring; until then sessions of that user are ENROLLING and protected by
 	// the injection rules only. Default 1500.
@@ -91,7 +99,7 @@ func (c Config) Defaults() Config {
 		c.ModelVersion = "ks-1"
 	}
 	if c.ContextKeys == 0 {
-		c.ContextKeys = 100
+		c.ContextKeys = 50
 	}
 	if c.EnrolKeys == 0 {
 		c.EnrolKeys = 1500
@@ -426,13 +434,26 @@ func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) 
 	default:
 		r := p.cfg.Model.Score(prof, st.context, profiles.Population(st.tenant))
 		d.Score, d.Confidence, d.Reasons = r.Score, r.Confidence, r.Reasons
-		v = st.trust.Score(p.cfg.Trust, r.Score, r.Confidence, false)
+		v = st.trust.Score(p.cfg.Trust, r.Score, r.Confidence*p.evidenceWeight(len(strokes)), false)
 		if !st.trust.Locked && v.Outcome == schemas.OutcomeAllow && p.cfg.Model.ShouldAdapt(r) {
 			profiles.Learn(st.tenant, st.user, strokes)
 		}
 	}
 	p.applyVerdict(st, &d, v)
 	return d
+}
+
+// evidenceWeight is the share of a full decision's evidence that a window
+// with n new strokes carries (see Config.EvidenceKeys).
+func (p *Partition) evidenceWeight(n int) float64 {
+	k := p.cfg.EvidenceKeys
+	if k == 0 {
+		k = p.cfg.Window.MaxKeys
+	}
+	if k <= 0 || n >= k {
+		return 1
+	}
+	return float64(n) / float64(k)
 }
 
 func profileStrokes(p *keystroke.Profile) int64 {

@@ -2,15 +2,20 @@
 // and a lock / step-up policy, with incident episodes.
 //
 // Trust starts at Initial and moves after every scored window in proportion
-// to how far the score is from Neutral and to the score's confidence (after
-// Bours' dynamic trust model): anomalous windows lower it by up to Penalty,
+// to how far the score's log-odds are from Neutral's and to the score's
+// confidence (after Bours' dynamic trust model): anomalous windows lower it
+// by Penalty per LogOddsScale of log-odds (at most LogOddsCap × Penalty),
 // owner-like windows raise it by up to Reward. One window alone cannot lock
 // a session unless it is both very anomalous and well backed, so a single
 // noisy window does not lock an agent out, while a sustained impostor is
 // locked within a few windows. A rule finding (injection) locks at once.
 package trust
 
-import "github.com/vigil-auth/vigil/schemas"
+import (
+	"math"
+
+	"github.com/vigil-auth/vigil/schemas"
+)
 
 // Params configure the policy.
 type Params struct {
@@ -28,11 +33,24 @@ type Params struct {
 	StepUpBelow float64
 	// LockBelow: trust under this locks the workstation. Default 0.25.
 	LockBelow float64
+	// LogOddsScale, when > 0, moves trust by the score's log-odds against
+	// Neutral instead of linearly in the score: a window whose log-odds
+	// exceed Neutral's by LogOddsScale moves trust down by Penalty (times
+	// confidence), stronger evidence by up to LogOddsCap times that; one
+	// short of it by LogOddsScale or more raises trust by Reward. A score
+	// saturating near 1 then still tells a blatant stranger from a noisy
+	// owner window. Default 2.2 (= logit 0.9: a score of 0.9 costs one
+	// Penalty); 0 means the linear rule.
+	LogOddsScale float64
+	// LogOddsCap bounds the drop of one window to LogOddsCap × Penalty.
+	// Default 3.
+	LogOddsCap float64
 }
 
 // DefaultParams returns the defaults documented on Params.
 func DefaultParams() Params {
-	return Params{Initial: 1, Neutral: 0.5, Penalty: 0.45, Reward: 0.2, StepUpBelow: 0.5, LockBelow: 0.25}
+	return Params{Initial: 1, Neutral: 0.5, Penalty: 0.45, Reward: 0.2, StepUpBelow: 0.5, LockBelow: 0.25,
+		LogOddsScale: 2.2, LogOddsCap: 3}
 }
 
 // State is the policy state of one session.
@@ -61,9 +79,22 @@ type Verdict struct {
 func (s *State) Score(p Params, score, confidence float64, enrolling bool) Verdict {
 	if !enrolling && !s.Locked {
 		c := clamp(confidence, 0, 1)
-		if score > p.Neutral {
+		switch {
+		case p.LogOddsScale > 0:
+			e := (logit(score) - logit(p.Neutral)) / p.LogOddsScale
+			capE := p.LogOddsCap
+			if capE <= 0 {
+				capE = 1
+			}
+			e = clamp(e, -1, capE)
+			if e > 0 {
+				s.Trust -= c * p.Penalty * e
+			} else {
+				s.Trust -= c * p.Reward * e
+			}
+		case score > p.Neutral:
 			s.Trust -= c * p.Penalty * (score - p.Neutral) / (1 - p.Neutral)
-		} else {
+		default:
 			s.Trust += c * p.Reward * (p.Neutral - score) / p.Neutral
 		}
 		s.Trust = clamp(s.Trust, 0, 1)
@@ -124,6 +155,11 @@ func (s *State) open(ifOpen schemas.EpisodeEvent) schemas.EpisodeEvent {
 	s.InEpisode = true
 	s.Episode++
 	return schemas.EpisodeOpened
+}
+
+func logit(p float64) float64 {
+	p = clamp(p, 1e-9, 1-1e-9)
+	return math.Log(p / (1 - p))
 }
 
 func clamp(v, lo, hi float64) float64 {

@@ -26,8 +26,8 @@ func TestPolicy(t *testing.T) {
 			{0.3, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeNone},
 		}},
 		{"impostor locks within two windows and the command is not repeated", []step{
-			{1, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeNone},    // 1 -> 0.55
-			{0.9, 1, false, schemas.OutcomeLock, schemas.ActionLock, schemas.EpisodeOpened}, // 0.55 -> 0.19
+			{0.9, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeNone},  // 1 -> 0.55
+			{0.9, 1, false, schemas.OutcomeLock, schemas.ActionLock, schemas.EpisodeOpened}, // 0.55 -> 0.10
 			{1, 1, false, schemas.OutcomeLock, schemas.ActionNone, schemas.EpisodeNone},
 		}},
 		{"low confidence barely moves trust", []step{
@@ -39,10 +39,10 @@ func TestPolicy(t *testing.T) {
 			{0.1, 1, false, schemas.OutcomeLock, schemas.ActionNone, schemas.EpisodeNone},
 		}},
 		{"step-up episode closes when trust recovers", []step{
-			{1, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeNone},        // 0.55
-			{0.6, 1, false, schemas.OutcomeStepUp, schemas.ActionStepUp, schemas.EpisodeOpened}, // 0.46
-			{0.6, 1, false, schemas.OutcomeStepUp, schemas.ActionNone, schemas.EpisodeNone},     // 0.37
-			{0, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeClosed},      // 0.57
+			{0.9, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeNone},      // 0.55
+			{0.6, 1, false, schemas.OutcomeStepUp, schemas.ActionStepUp, schemas.EpisodeOpened}, // 0.47
+			{0.6, 1, false, schemas.OutcomeStepUp, schemas.ActionNone, schemas.EpisodeNone},     // 0.38
+			{0, 1, false, schemas.OutcomeAllow, schemas.ActionNone, schemas.EpisodeClosed},      // 0.58
 		}},
 	}
 	for _, c := range cases {
@@ -86,5 +86,33 @@ func TestReauthenticationUnlocks(t *testing.T) {
 	v = s.Rule(p)
 	if v.Episode != 2 || v.EpisodeEvent != schemas.EpisodeOpened {
 		t.Fatalf("a new attack after re-auth must open episode 2, got %d/%s", v.Episode, v.EpisodeEvent)
+	}
+}
+
+func TestLogOddsStep(t *testing.T) {
+	p := DefaultParams()
+	drop := func(score, conf float64) float64 {
+		s := NewState(p)
+		s.Score(p, score, conf, false)
+		return p.Initial - s.Trust
+	}
+	// A score of 0.9 costs one Penalty; a saturated score is capped.
+	if d := drop(0.9, 1); d < 0.44 || d > 0.46 {
+		t.Fatalf("score 0.9 dropped trust by %.3f, want ≈ Penalty", d)
+	}
+	if d := drop(1, 0.5); d < 0.5*p.LogOddsCap*p.Penalty-1e-9 || d > 0.5*p.LogOddsCap*p.Penalty+1e-9 {
+		t.Fatalf("score 1 dropped trust by %.3f, want the cap", d)
+	}
+	// Stronger evidence costs more even where the linear rule saturates.
+	if !(drop(0.999, 0.8) > drop(0.95, 0.8) && drop(0.95, 0.8) > drop(0.9, 0.8)) {
+		t.Fatal("drop not increasing with evidence")
+	}
+	// The linear rule is still available.
+	lin := p
+	lin.LogOddsScale = 0
+	s := NewState(lin)
+	s.Score(lin, 1, 1, false)
+	if s.Trust < 0.549 || s.Trust > 0.551 {
+		t.Fatalf("linear rule: trust %.3f, want 0.55", s.Trust)
 	}
 }

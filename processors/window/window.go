@@ -35,7 +35,7 @@ type Params struct {
 
 // DefaultParams returns the defaults documented on Params.
 func DefaultParams() Params {
-	return Params{SizeUS: 5_000_000, GraceUS: 2_000_000, MaxKeys: 50, MaxEvents: 2048}
+	return Params{SizeUS: 5_000_000, GraceUS: 2_000_000, MaxKeys: 25, MaxEvents: 2048}
 }
 
 // CloseReason says why a window closed.

@@ -105,7 +105,7 @@ func FuzzSessionAdd(f *testing.F) {
 				total += len(w.Keys)
 			}
 		}
-		for _, w := range s.End() {
+		for _, w := range s.End(st.Now()) {
 			total += len(w.Keys)
 		}
 		if total+late != 4 {
