@@ -20,7 +20,7 @@ func newEval(g *globals) *cobra.Command {
 recorded data and reports the figures behind docs/ACCURACY.md. Data files are read in
 place and never copied; key names are hashed on the way in.`,
 	}
-	cmd.AddCommand(newEvalKeystroke(g))
+	cmd.AddCommand(newEvalKeystroke(g), newEvalContinuous(g))
 	return cmd
 }
 
@@ -118,5 +118,45 @@ global AUC per window.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&windows, "window", "25,50,100,200,500", "trial lengths in keystrokes, comma separated")
 	cmd.Flags().StringVar(&plot, "plot", "", "write the DET curves as SVG to this file")
+	return cmd
+}
+
+func newEvalContinuous(g *globals) *cobra.Command {
+	var (
+		f         evalFlags
+		impostors int
+	)
+	cmd := &cobra.Command{
+		Use:   "continuous",
+		Short: "Continuous authentication: keystrokes to lock an impostor, false locks per 10,000 genuine keys",
+		Long: `continuous enrols each user on all but one session, then streams the held-out session
+followed, without a break, by another user's session through the real windowing,
+scoring, trust and lock policy (the processor's own code). It reports the median and
+90th percentile of keystrokes from the impostor's first key to the lock, the share of
+impostors locked within 100 and 200 keys, and locks and step-ups per 10,000 genuine
+keystrokes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := f.open()
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			var opts evaluation.ContinuousOptions
+			for k := 1; k <= impostors; k++ {
+				opts.Offsets = append(opts.Offsets, k)
+			}
+			rep, err := evaluation.RunContinuous(in, opts)
+			if err != nil {
+				return err
+			}
+			if err := evaluation.WriteContinuousTable(g.stdout, rep); err != nil {
+				return err
+			}
+			return writeJSON(f.jsonPath, rep)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&impostors, "impostors", 0, "impostors per owner (0 = every other user)")
 	return cmd
 }
