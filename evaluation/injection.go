@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/vigil-auth/vigil/keytoken"
 	"github.com/vigil-auth/vigil/processors/injection"
@@ -42,7 +43,8 @@ type InjectionOptions struct {
 	// Params are the detector's; nil means injection.DefaultParams.
 	Params *injection.Params
 	// Window is the number of consecutive rows of one source turned into
-	// one emulated-data trial. Default 100.
+	// one emulated-data trial. Default 200 (the detector's default
+	// StructureMinKeys needs more than 100 strokes).
 	Window int
 	// Secret is the keytoken secret key identities are hashed with; nil
 	// uses the fixed evaluation secret.
@@ -65,7 +67,7 @@ func (o *InjectionOptions) defaults() {
 		o.Params = &p
 	}
 	if o.Window <= 0 {
-		o.Window = 100
+		o.Window = 200
 	}
 	if o.Secret == nil {
 		o.Secret = defaultSecret
@@ -590,4 +592,46 @@ func injSimJitterTrials(n int, seed uint64) (attacks, owners []injTrial, err err
 		}
 	}
 	return attacks, owners, nil
+}
+
+// WriteInjectionTable writes the report as an aligned text table: one row
+// per trial set, rates in percent. For attack sets "flagged" are detections;
+// for human sets they are false positives.
+func WriteInjectionTable(w io.Writer, rep *InjectionReport) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "set\tkind\ttrials\tkeys\tflagged\trate%%\tfindings\tmean_keys\tmax_keys\trules\t\n")
+	row := func(group string, r InjectionTrials) {
+		kind := "human (FP)"
+		if r.Attack {
+			kind = "attack"
+		}
+		mk, xk := "-", "-"
+		if r.Attack && r.Flagged > 0 {
+			mk, xk = fmt.Sprintf("%.1f", r.MeanKeysToDetect), strconv.Itoa(r.MaxKeysToDetect)
+		}
+		var rules []string
+		for k, v := range r.Rules {
+			rules = append(rules, fmt.Sprintf("%s=%d", strings.TrimPrefix(k, "injection."), v))
+		}
+		sort.Strings(rules)
+		rs := strings.Join(rules, ",")
+		if rs == "" {
+			rs = "-"
+		}
+		fmt.Fprintf(tw, "%s: %s\t%s\t%d\t%d\t%d\t%.1f\t%d\t%s\t%s\t%s\t\n",
+			group, r.Name, kind, r.Trials, r.Keys, r.Flagged, 100*r.Rate, r.Findings, mk, xk, rs)
+	}
+	for _, r := range rep.Emulated {
+		row("emulated", r)
+	}
+	for _, r := range rep.Machine {
+		row("generated", r)
+	}
+	for _, r := range rep.Jitter {
+		row("generated", r)
+	}
+	for _, r := range rep.Human {
+		row("human", r)
+	}
+	return tw.Flush()
 }

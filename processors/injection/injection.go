@@ -15,6 +15,10 @@
 //   - regular_timing: over the last RegularKeys key downs, gaps and holds so
 //     uniform (low robust coefficient of variation) that no person types like
 //     that, which catches scripts slowed down to a constant human-like pace.
+//   - no_key_structure: over the last StructureKeys keystrokes, hold times do
+//     not depend on the key and latencies do not depend on the key pair or
+//     the key pressed, as they do for every person; this catches scripts
+//     jittered to human speed, whatever the jitter law (see structure.go).
 package injection
 
 import (
@@ -40,10 +44,13 @@ type Params struct {
 	RegularMaxCV float64
 
 	// StructureKeys is the number of recent keystrokes the no_key_structure
-	// rule looks at (its memory); 0 disables the rule. Default 96.
+	// rule looks at (its memory); 0 disables the rule. Default 128.
 	StructureKeys int
-	// StructureMinKeys is how many holds and latencies the window must
-	// hold before the rule judges it. Default 48.
+	// StructureMinKeys is how many holds and how many latencies (counted
+	// in the rank tests, i.e. in groups of two or more) the window must
+	// hold before the rule judges it. Short windows are where people look
+	// structureless by chance, so this is the main guard against false
+	// positives. Default 96.
 	StructureMinKeys int
 	// StructureMaxZ: the rule judges a window structureless when even the
 	// strongest of its three rank tests has a z-score at or below this
@@ -56,6 +63,10 @@ type Params struct {
 	// window, so injection after the owner walked away is judged on its
 	// own keystrokes. Default 5 s.
 	StructureIdleUS int64
+	// StructureEvery: the window is judged at every StructureEvery-th key
+	// down (each judgment standing for that many keys of StructureSustain).
+	// Default 4.
+	StructureEvery int
 	// StructurePauseUS: down-to-down gaps longer than this are pauses
 	// (thinking, reading), not typing latencies, and are left out of the
 	// latency tests. Default 1.5 s.
@@ -66,8 +77,8 @@ type Params struct {
 func DefaultParams() Params {
 	return Params{
 		MinKeys: 7, MaxGapUS: 30_000, RegularKeys: 24, RegularMaxCV: 0.08,
-		StructureKeys: 96, StructureMinKeys: 48, StructureMaxZ: 1.0, StructureSustain: 8,
-		StructureIdleUS: 5_000_000, StructurePauseUS: 1_500_000,
+		StructureKeys: 128, StructureMinKeys: 96, StructureMaxZ: 1.0, StructureSustain: 8,
+		StructureIdleUS: 5_000_000, StructurePauseUS: 1_500_000, StructureEvery: 4,
 	}
 }
 
@@ -80,7 +91,7 @@ type Finding struct {
 }
 
 // Detector is the per-session rule state. Its memory is bounded by
-// RegularKeys.
+// RegularKeys and StructureKeys.
 type Detector struct {
 	p       Params
 	lastUS  int64
@@ -155,12 +166,20 @@ func (d *Detector) structureRule(e schemas.KeyEvent) *Finding {
 		return nil
 	}
 	d.st.down(e.Token, e.TimeUS, &d.p)
+	// The rank tests cost tens of µs; judging every StructureEvery-th key
+	// down keeps the rule cheap and delays a finding by at most that many
+	// keys, against the ~100 keys it needs anyway.
+	every := max(d.p.StructureEvery, 1)
+	if d.st.sinceJudge++; d.st.sinceJudge < every {
+		return nil
+	}
+	d.st.sinceJudge = 0
 	ev := d.st.evidence(d.p.StructureMinKeys)
 	if math.IsNaN(ev.Strength) || ev.Strength > d.p.StructureMaxZ {
 		d.st.below = 0
 		return nil
 	}
-	d.st.below++
+	d.st.below += every
 	if d.st.below < max(d.p.StructureSustain, 1) {
 		return nil
 	}

@@ -25,8 +25,8 @@ import (
 //   - down-to-down latencies by key pair (previous token, token),
 //   - down-to-down latencies by the key pressed (the "into" key).
 //
-// A group needs at least two strokes; tokens (or pairs) seen once in the
-// window back off to their keytoken class (or class pair), the coarse
+// A token (or pair) needs three strokes in the window to be its own group;
+// rarer ones back off to their keytoken class (or class pair), the coarse
 // identity the token carries, so rare keys still count. The test works on
 // ranks, so its null distribution does not depend on the injector's jitter
 // law: uniform, log-normal or anything else drawn independently of the keys
@@ -57,7 +57,9 @@ type structure struct {
 	n      int
 	lastUS int64 // last key down, -1 before the first
 	lastTk uint32
-	below  int // consecutive evaluations at or below the threshold
+	below  int // key downs judged at or below the threshold in a row
+	// sinceJudge counts key downs since the window was last judged.
+	sinceJudge int
 
 	vals   []float64
 	grp    []int
@@ -78,19 +80,28 @@ func (s *structure) init(size int) {
 }
 
 func (s *structure) reset() {
-	s.head, s.n, s.lastUS, s.below = 0, 0, -1, 0
+	s.head, s.n, s.lastUS, s.below, s.sinceJudge = 0, 0, -1, 0, 0
 }
 
 // at returns the i-th stroke, oldest first.
 func (s *structure) at(i int) *strokeRec { return &s.ring[(s.head+i)%len(s.ring)] }
 
-// down records a key down; pause marks the latency as not a typing latency.
+// down records a key down. Latencies longer than StructurePauseUS are
+// recorded as missing: they are pauses, not typing.
 func (s *structure) down(tok uint32, t int64, p *Params) {
 	if s.lastUS >= 0 && t-s.lastUS >= p.StructureIdleUS && p.StructureIdleUS > 0 {
 		// A long idle gap: whoever types next may not be who typed before
 		// (the owner walked away and a device started typing), so judge
 		// what follows on its own.
 		s.reset()
+	}
+	if keytoken.ClassOf(tok) == keytoken.ClassUnknown {
+		// The rule reasons about key identity and backs off to the class:
+		// a token without a class is not a keytoken key (capture gives
+		// every named key a class; an injected payload is letters, digits,
+		// space and punctuation), so it is timed around but not judged.
+		s.lastUS, s.lastTk = t, tok
+		return
 	}
 	r := strokeRec{tok: tok, downUS: t, hold: math.NaN(), lat: math.NaN()}
 	if s.lastUS >= 0 {
@@ -122,10 +133,15 @@ func (s *structure) up(tok uint32, t int64) {
 	}
 }
 
-// Grouping keys: a token (or pair) with at least two strokes in the window is
-// its own group; otherwise it backs off to its class (or class pair). The top
-// bit tells class groups from token groups.
-const classGroup = 1 << 63
+// Grouping keys: a token (or pair) with at least minGroup strokes in the
+// window is its own group; otherwise it backs off to its class (or class
+// pair). Three rather than two: groups of two add a degree of freedom each
+// for little evidence, and measured on human typing they made the weakest
+// human windows weaker. The top bit tells class groups from token groups.
+const (
+	minGroup   = 3
+	classGroup = 1 << 63
+)
 
 func classKey(tok uint32) uint64 { return classGroup | uint64(keytoken.ClassOf(tok)) }
 
@@ -166,7 +182,9 @@ func (s *structure) evidence(minKeys int) Evidence {
 	if ev.Holds < minKeys || ev.Lats < minKeys {
 		return ev
 	}
-	ev.Strength = TuneCombine(ev.Hold, ev.Pair, ev.Into)
+	// Any one kind of structure is enough to call the window human, so the
+	// rule needs all three to be missing.
+	ev.Strength = math.Max(ev.Hold, math.Max(ev.Pair, ev.Into))
 	return ev
 }
 
@@ -181,7 +199,7 @@ func (s *structure) test(minKeys int, val func(*strokeRec) float64, fine, coarse
 		}
 	}
 	key := func(r *strokeRec) uint64 {
-		if k := fine(r); s.count[k] >= TuneMinGroup {
+		if k := fine(r); s.count[k] >= minGroup {
 			return k
 		}
 		return coarse(r)
@@ -276,16 +294,4 @@ func kruskalZ(s *structure, n, ng int) float64 {
 func wilsonHilferty(x, df float64) float64 {
 	v := 2 / (9 * df)
 	return (math.Cbrt(x/df) - (1 - v)) / math.Sqrt(v)
-}
-
-// Temporary tuning hooks.
-var TuneMinGroup = 2
-var TuneCombine = func(h, p, i float64) float64 {
-	s := math.Inf(-1)
-	for _, z := range [...]float64{h, p, i} {
-		if !math.IsNaN(z) && z > s {
-			s = z
-		}
-	}
-	return s
 }
