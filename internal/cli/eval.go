@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ func newEval(g *globals) *cobra.Command {
 recorded data and reports the figures behind docs/ACCURACY.md. Data files are read in
 place and never copied; key names are hashed on the way in.`,
 	}
-	cmd.AddCommand(newEvalKeystroke(g), newEvalContinuous(g))
+	cmd.AddCommand(newEvalKeystroke(g), newEvalContinuous(g), newEvalInjection(g))
 	return cmd
 }
 
@@ -158,5 +159,72 @@ keystrokes.`,
 	}
 	f.register(cmd)
 	cmd.Flags().IntVar(&impostors, "impostors", 0, "impostors per owner (0 = every other user)")
+	return cmd
+}
+
+func newEvalInjection(g *globals) *cobra.Command {
+	var (
+		emulated, human, jsonPath string
+		aalto                     []string
+	)
+	cmd := &cobra.Command{
+		Use:   "injection",
+		Short: "Profile-free injection detection: detection per emulator source, false flags on human typing",
+		Long: `injection runs the injection rules alone (as for a session whose owner has no profile)
+over: windows of consecutive rows of each emulator source and of the human rows of an
+injection-emulated CSV (VK,Hold,Flight,…,source,…,label; the typed-character column is
+never read); machine-speed injection generated here (gaps 1–30 ms); human-speed
+jittered injection generated here (uniform and log-normal, independent of the keys);
+and whole human sessions (--human keystroke-csv, --aalto files), where any finding is a
+false flag.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var in evaluation.InjectionInputs
+			var files []*os.File
+			defer func() {
+				for _, f := range files {
+					f.Close()
+				}
+			}()
+			open := func(path string) (io.Reader, error) {
+				f, err := os.Open(path)
+				if err != nil {
+					return nil, err
+				}
+				files = append(files, f)
+				return f, nil
+			}
+			var err error
+			if emulated != "" {
+				if in.Emulated, err = open(emulated); err != nil {
+					return err
+				}
+			}
+			if human != "" {
+				if in.Villani, err = open(human); err != nil {
+					return err
+				}
+			}
+			for _, a := range aalto {
+				r, err := open(a)
+				if err != nil {
+					return err
+				}
+				in.Aalto = append(in.Aalto, r)
+			}
+			rep, err := evaluation.RunInjection(in, evaluation.InjectionOptions{})
+			if err != nil {
+				return err
+			}
+			if err := evaluation.WriteInjectionTable(g.stdout, rep); err != nil {
+				return err
+			}
+			return writeJSON(jsonPath, rep)
+		},
+	}
+	cmd.Flags().StringVar(&emulated, "emulated", "", "injection-emulated CSV (sampled_balanced_dataset_small.csv)")
+	cmd.Flags().StringVar(&human, "human", "", "human keystroke-csv recording (whole sessions; every finding is a false flag)")
+	cmd.Flags().StringSliceVar(&aalto, "aalto", nil, "Aalto keystroke files (tab-separated; human)")
+	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the figures as JSON to this file")
 	return cmd
 }
