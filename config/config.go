@@ -35,6 +35,7 @@ type Config struct {
 	Sink      Sink      `mapstructure:"sink"`
 	Simulate  Simulate  `mapstructure:"simulate"`
 	Log       Log       `mapstructure:"log"`
+	HTTP      HTTP      `mapstructure:"http"`
 }
 
 // Kafka configures the Kafka clients and topic creation.
@@ -131,6 +132,15 @@ type Processor struct {
 	// EnrolKeys is how many keystrokes of a user are needed before the
 	// profile is trusted enough to lock on.
 	EnrolKeys int `mapstructure:"enrol_keys"`
+	// WarmupKeys: for this many keystrokes after the user authenticated
+	// (session start, re-authentication) anomalous windows weigh less,
+	// because the owner's first keystrokes of a session are their least
+	// typical. 0 disables the warm-up.
+	WarmupKeys int `mapstructure:"warmup_keys"`
+	// IdleReset: an input gap at least this long (event time) is a
+	// walk-away opportunity: what is typed after it is judged on its own
+	// and from a lowered trust. 0 disables.
+	IdleReset time.Duration `mapstructure:"idle_reset"`
 	// MaxSessions bounds the sessions held in memory per instance; beyond it
 	// the least recently active are evicted (bounded memory).
 	MaxSessions int `mapstructure:"max_sessions"`
@@ -185,6 +195,13 @@ type Log struct {
 	Format string `mapstructure:"format"` // text, json
 }
 
+// HTTP configures the service surface of long-running roles (process,
+// sink): /healthz, /readyz and /metrics.
+type HTTP struct {
+	// Addr is the listen address, e.g. ":9464". Empty disables the server.
+	Addr string `mapstructure:"addr"`
+}
+
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
@@ -209,8 +226,10 @@ func Default() Config {
 				MaxKeys: 25,
 				Grace:   2 * time.Second,
 			},
-			ContextKeys:     50,
+			ContextKeys:     25,
 			EnrolKeys:       1500,
+			WarmupKeys:      150,
+			IdleReset:       time.Minute,
 			MaxSessions:     100000,
 			LockThreshold:   0.25,
 			StepupThreshold: 0.5,
@@ -225,5 +244,6 @@ func Default() Config {
 		},
 		Simulate: Simulate{Seed: 1, Persons: 8, Rate: 0},
 		Log:      Log{Level: "info", Format: "text"},
+		HTTP:     HTTP{Addr: ":9464"},
 	}
 }

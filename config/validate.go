@@ -58,6 +58,7 @@ func (c Config) Validate() error {
 	c.Sink.validate(&p)
 	c.Simulate.validate(&p)
 	c.Log.validate(&p)
+	c.HTTP.validate(&p)
 	return errors.Join(p...)
 }
 
@@ -157,6 +158,12 @@ func (pr Processor) validate(p *problems) {
 	}
 	p.atLeast("processor.context_keys", pr.ContextKeys, 1)
 	p.atLeast("processor.enrol_keys", pr.EnrolKeys, 1)
+	p.atLeast("processor.warmup_keys", pr.WarmupKeys, 0)
+	if pr.IdleReset < 0 {
+		p.add("processor.idle_reset", "must be >= 0 (0 disables), got %v", pr.IdleReset)
+	} else if pr.IdleReset > 0 && pr.IdleReset < pr.Window.Size {
+		p.add("processor.idle_reset", "must be 0 (disabled) or at least processor.window.size (%v), got %v", pr.Window.Size, pr.IdleReset)
+	}
 	p.atLeast("processor.max_sessions", pr.MaxSessions, 1)
 	lockOK := unitOpen(p, "processor.lock_threshold", pr.LockThreshold)
 	stepOK := unitOpen(p, "processor.stepup_threshold", pr.StepupThreshold)
@@ -222,4 +229,18 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+func (h HTTP) validate(p *problems) {
+	if h.Addr == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(h.Addr)
+	if err != nil {
+		p.add("http.addr", "want [host]:port, got %q: %v", h.Addr, err)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add("http.addr", "port %q must be a number in 0..65535", port)
+	}
 }

@@ -78,6 +78,11 @@ type Processor struct {
 	log      *slog.Logger
 	Counters Counters
 
+	m        *metrics
+	running  atomic.Bool
+	retrying atomic.Value // string: the operation being retried, "" when none
+	client   atomic.Pointer[kgo.Client]
+
 	mu      sync.Mutex
 	parts   map[int32]*session.Partition
 	dropped map[int32]bool // revoked or lost since the last transaction
@@ -114,8 +119,9 @@ func New(cfg Config) (*Processor, error) {
 		cfg.PopulationRefresh = 30 * time.Second
 	}
 	cfg.Session = cfg.Session.Defaults()
-	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"),
+	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"), m: newMetrics(),
 		parts: make(map[int32]*session.Partition), dropped: make(map[int32]bool)}
+	p.retrying.Store("")
 	p.cache = newProfileCache(cfg.Store)
 	return p, nil
 }
@@ -137,6 +143,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("processor: client: %w", err)
 	}
 	defer sess.Close()
+	p.client.Store(sess.Client())
+	p.running.Store(true)
+	defer p.running.Store(false)
 	p.log.Info("processor started", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
 	var lastPopCheck time.Time
 
@@ -149,6 +158,11 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 		})
 		p.forgetDropped()
+		fetches.EachPartition(func(f kgo.FetchTopicPartition) {
+			if n := len(f.Records); n > 0 {
+				p.m.lag.WithLabelValues(partitionLabel(f.Partition)).Set(float64(f.HighWatermark - f.Records[n-1].Offset - 1))
+			}
+		})
 		if fetches.NumRecords() == 0 {
 			continue
 		}
@@ -257,8 +271,12 @@ func (p *Processor) handle(ctx context.Context, r *kgo.Record, produce func(*kgo
 		p.Counters.LateRecords.Add(1)
 		produce(p.copyWithReason(r, p.cfg.Topics.Late, "late", fmt.Sprintf("%d events arrived after their window closed", res.LateEvents)))
 	}
+	if len(res.Decisions) > 0 {
+		p.m.closeLatency.Observe(time.Since(r.Timestamp).Seconds())
+	}
 	for i := range res.Decisions {
 		d := &res.Decisions[i]
+		p.m.decisions.WithLabelValues(string(d.Outcome)).Inc()
 		v, err := p.cfg.Codec.EncodeDecision(d)
 		if err != nil {
 			return fmt.Errorf("encode decision: %w", err) // a bug, not bad input: abort
@@ -300,10 +318,17 @@ func (p *Processor) copyWithReason(r *kgo.Record, topic, reason, detail string) 
 func (p *Processor) retry(ctx context.Context, what string, fn func() error) error {
 	delay := p.cfg.RetryBackoff
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		err := fn()
+		p.observeRedis(what, start)
 		if err == nil {
+			if attempt > 1 {
+				p.retrying.Store("")
+				p.log.Info("dependency recovered", "op", what, "attempts", attempt)
+			}
 			return nil
 		}
+		p.retrying.Store(what)
 		p.Counters.RedisErrors.Add(1)
 		p.log.Error("dependency unavailable, retrying", "op", what, "attempt", attempt, "backoff", delay, "err", err)
 		select {
@@ -334,6 +359,7 @@ func (p *Processor) drop(_ context.Context, _ *kgo.Client, lost map[string][]int
 	for _, ps := range lost {
 		for _, n := range ps {
 			p.dropped[n] = true
+			p.m.lag.DeleteLabelValues(partitionLabel(n))
 		}
 	}
 }

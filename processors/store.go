@@ -55,6 +55,14 @@ func (s *ProfileStore) populationKey(tenant string) string {
 	return s.prefix + ":{" + tenant + "}:population"
 }
 
+// Ping checks that Redis answers.
+func (s *ProfileStore) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
 // Load returns the user's keystroke profile, or nil if none is stored.
 func (s *ProfileStore) Load(ctx context.Context, tenant, user string) (*keystroke.Profile, error) {
 	b, err := s.rdb.HGet(ctx, s.ProfileKey(tenant, user), "ks").Bytes()

@@ -40,6 +40,7 @@ type Sink struct {
 	cfg      Config
 	log      *slog.Logger
 	Counters Counters
+	client   atomic.Pointer[kgo.Client]
 }
 
 // New validates cfg and returns a sink.
@@ -81,6 +82,8 @@ func (s *Sink) Run(ctx context.Context) error {
 		return fmt.Errorf("sink: client: %w", err)
 	}
 	defer sess.Close()
+	s.client.Store(sess.Client())
+	defer s.client.Store(nil)
 	s.log.Info("sink started", "group", s.cfg.Group, "decisions", s.cfg.Topics.Decisions)
 	for {
 		fetches := sess.PollRecords(ctx, 1000)

@@ -9,16 +9,18 @@
 // Keys and cleanup policies per role:
 //
 //	role            default name          message key        cleanup policy
-//	input           vigil.input           session id         delete (time-bounded replay source)
+//	input           vigil.input           tenant/user        delete (time-bounded replay source)
 //	decisions       vigil.decisions       session id         delete
 //	lock-commands   vigil.lock-commands   device id          delete (commands expire, see sink.lock_command_ttl)
 //	incidents       vigil.incidents       finding uid        compact (latest state of each finding, dedup by uid)
 //	dead-letter     vigil.dlq             original key       delete (raw record + reason headers)
 //	late            vigil.late            original key       delete (records that arrived after their window closed)
 //
-// Input and decisions share the session id as key so that a session's events
-// and the decisions about it land on the same partition number, which keeps a
-// session's whole history in one place for replays. Lock commands are keyed by
+// Input is keyed by tenant/user so that every session of a user, and so the
+// user's profile, is owned by one partition at a time: profile updates are
+// applied in offset order and replays are deterministic. Decisions are keyed
+// by session so a SOC consumer reads a session's verdicts in order. Lock
+// commands are keyed by
 // device because the lock agent on a device consumes only its own commands.
 // Incidents are keyed by the OCSF finding uid so that compaction keeps the
 // latest version of each finding and SOC consumers can deduplicate.
@@ -35,7 +37,7 @@ type Role string
 
 // The topic roles.
 const (
-	// Input carries capture batches from producers; key: session id.
+	// Input carries capture batches from producers; key: tenant/user.
 	Input Role = "input"
 	// Decisions carries the processors' per-window decisions; key: session id.
 	Decisions Role = "decisions"
@@ -60,7 +62,9 @@ func Roles() []Role {
 // Key describes what the message key of the role's topic is.
 func (r Role) Key() string {
 	switch r {
-	case Input, Decisions:
+	case Input:
+		return "tenant/user"
+	case Decisions:
 		return "session id"
 	case LockCommands:
 		return "device id"

@@ -150,9 +150,14 @@ func SessionConfig(c config.Config) session.Config {
 	inj.MinKeys, inj.MaxGapUS = p.Injection.MinKeys, p.Injection.MaxGap.Microseconds()
 	tr := trust.DefaultParams()
 	tr.LockBelow, tr.StepUpBelow = p.LockThreshold, p.StepupThreshold
+	tr.WarmupKeys = p.WarmupKeys
+	idle := p.IdleReset.Microseconds()
+	if idle <= 0 {
+		idle = -1 // disabled
+	}
 	return session.Config{
 		Window: w, Injection: inj, Trust: tr, ContextKeys: p.ContextKeys, EnrolKeys: int64(p.EnrolKeys),
-		MaxSessions: p.MaxSessions, Tenants: []string{c.Tenant.ID},
+		IdleResetUS: idle, MaxSessions: p.MaxSessions, Tenants: []string{c.Tenant.ID},
 	}.Defaults()
 }
 

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-auth/vigil/config"
 	"github.com/vigil-auth/vigil/internal/app"
 	"github.com/vigil-auth/vigil/internal/demo"
+	"github.com/vigil-auth/vigil/internal/service"
 	"github.com/vigil-auth/vigil/keytoken"
 	"github.com/vigil-auth/vigil/producers"
 	"github.com/vigil-auth/vigil/producers/dataset"
@@ -217,7 +220,7 @@ func newProcess(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runUntilSignal(cmd.Context(), p.Run)
+			return serve(cmd.Context(), cfg.HTTP.Addr, log, p, p.Run)
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "stable instance id for the transactional id (default: hostname)")
@@ -244,7 +247,7 @@ func newSink(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runUntilSignal(cmd.Context(), s.Run)
+			return serve(cmd.Context(), cfg.HTTP.Addr, log, s, s.Run)
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "stable instance id for the transactional id (default: hostname)")
@@ -261,12 +264,34 @@ func instanceID(flag string) string {
 	return "0"
 }
 
-func runUntilSignal(ctx context.Context, run func(context.Context) error) error {
-	var wg sync.WaitGroup
-	var err error
-	wg.Add(1)
-	go func() { defer wg.Done(); err = run(ctx) }()
-	wg.Wait()
+// role is what a long-running command serves over HTTP.
+type role interface {
+	Register(prometheus.Registerer) error
+	Ready(context.Context) error
+}
+
+// serve runs a role until the context ends (SIGINT/SIGTERM), with
+// /healthz, /readyz and /metrics on addr. On SIGTERM run returns after
+// ending or aborting its transaction and leaving the group; the HTTP server
+// then drains.
+func serve(ctx context.Context, addr string, log *slog.Logger, r role, run func(context.Context) error) error {
+	if addr != "" {
+		srv := service.New(log)
+		if err := r.Register(srv.Registry); err != nil {
+			return err
+		}
+		srv.AddCheck("pipeline", r.Ready)
+		if err := srv.Start(addr); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	err := run(ctx)
+	log.Info("stopped", "err", err)
 	return err
 }
 

@@ -1,0 +1,121 @@
+package processors
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-auth/vigil/internal/kafkax"
+	"github.com/vigil-auth/vigil/internal/redisx"
+	"github.com/vigil-auth/vigil/internal/service"
+	"github.com/vigil-auth/vigil/schemas"
+	"github.com/vigil-auth/vigil/topics"
+)
+
+// TestMetricsAndReadiness checks the service surface operators scrape: the
+// processor's series in Prometheus format and a readiness that follows its
+// dependencies (ready while Kafka and Redis answer, not ready once Redis is
+// gone).
+func TestMetricsAndReadiness(t *testing.T) {
+	rs := redisx.ForTest(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	names := topics.Default()
+	cl, err := kafkax.NewEmbeddedCluster(log, 2, names.All()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	codec, _ := schemas.NewCodec()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
+
+	p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: NewProfileStore(rs.Client(), rs.KeyPrefix()), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := service.New(log)
+	if err := p.Register(srv.Registry); err != nil {
+		t.Fatal(err)
+	}
+	srv.AddCheck("pipeline", p.Ready)
+	h := httptest.NewServer(srv.Handler())
+	defer h.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(h.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("before Run: /readyz = %d %q, want 503", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d", code)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = p.Run(runCtx) }()
+	defer func() { stop(); wg.Wait() }()
+
+	const t0 = 1_767_600_000_000_000
+	b := &schemas.InputBatch{Tenant: "default", UserID: "u1", DeviceID: "d1", SessionID: "s1", Source: schemas.SourceSimulator,
+		Seq: 0, SentUS: t0 + 50_000, Flags: schemas.BatchSessionEnd,
+		Keys: []schemas.KeyEvent{{TimeUS: t0, Action: schemas.KeyDown, Token: 0x10000001}, {TimeUS: t0 + 40_000, Action: schemas.KeyUp, Token: 0x10000001}}}
+	v, _ := codec.EncodeInputBatch(b)
+	prod, _ := kgo.NewClient(base...)
+	defer prod.Close()
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: names.Input, Key: []byte("default/u1"), Value: v}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait until the batch is processed; the poll is on observable state.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for p.Counters.Decisions.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the batch was not processed")
+		case <-tick.C:
+		}
+	}
+	code, body := get("/readyz")
+	if code != http.StatusOK || !strings.Contains(body, "pipeline: ok") {
+		t.Fatalf("running: /readyz = %d %q, want 200", code, body)
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		"vigil_processor_records_total 1",
+		"vigil_processor_batches_total 1",
+		`vigil_processor_decisions_total{outcome="ENROLLING"} 1`,
+		"vigil_processor_consumer_lag_records{partition=",
+		"vigil_processor_window_close_latency_seconds_count 1",
+		`vigil_processor_redis_seconds_count{op="load profile"}`,
+		"vigil_processor_dead_letters_total 0",
+		"vigil_processor_transaction_aborts_total 0",
+		"go_goroutines",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	rs.Close() // Redis goes away
+	code, body = get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
+		t.Fatalf("Redis down: /readyz = %d %q, want 503 naming redis", code, body)
+	}
+}
