@@ -26,7 +26,9 @@ type process struct {
 	err    error // set before exited is closed
 }
 
-func spawn(bin string, port int) (*process, error) {
+// spawn starts redis-server on 127.0.0.1:port with extra arguments appended
+// (tests use them for TLS).
+func spawn(bin string, port int, extra ...string) (*process, error) {
 	dir, err := os.MkdirTemp("", "vigil-redis-*")
 	if err != nil {
 		return nil, fmt.Errorf("redisx: temp dir: %w", err)
@@ -45,6 +47,7 @@ func spawn(bin string, port int) (*process, error) {
 		"--daemonize", "no",
 		"--protected-mode", "yes",
 	)
+	cmd.Args = append(cmd.Args, extra...)
 	out := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = dir
