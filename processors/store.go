@@ -142,10 +142,33 @@ func (s *ProfileStore) SavePopulation(ctx context.Context, tenant string, pop *k
 	}
 	sum := sha256.Sum256(b)
 	version := hex.EncodeToString(sum[:6])
+	// The snapshot under its version is kept (immutable) so that replays can
+	// score with exactly the population a live decision names; the current
+	// pointer is what processors follow. The snapshot is written first.
+	if err := s.rdb.Set(ctx, s.populationKey(tenant)+":"+version, b, 0).Err(); err != nil {
+		return "", fmt.Errorf("save population: %w", err)
+	}
 	if err := s.rdb.HSet(ctx, s.populationKey(tenant), "data", b, "version", version, "users", pop.Users()).Err(); err != nil {
 		return "", fmt.Errorf("save population: %w", err)
 	}
 	return version, nil
+}
+
+// LoadPopulationVersion returns the population snapshot with the given
+// version (as named in decisions' model version), or nil if it is unknown.
+func (s *ProfileStore) LoadPopulationVersion(ctx context.Context, tenant, version string) (*keystroke.Population, error) {
+	b, err := s.rdb.Get(ctx, s.populationKey(tenant)+":"+version).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load population %s: %w", version, err)
+	}
+	pop := &keystroke.Population{}
+	if err := pop.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("load population %s: %w", version, err)
+	}
+	return pop, nil
 }
 
 // BuildPopulation summarises every enrolled profile of a tenant (at least

@@ -83,4 +83,10 @@ func TestBuildPopulationFromEnrolledProfiles(t *testing.T) {
 	if cur, _ := s.PopulationVersion(ctx, "t"); cur != v1 {
 		t.Fatalf("PopulationVersion = %q, want %q", cur, v1)
 	}
+	if snap, err := s.LoadPopulationVersion(ctx, "t", v1); err != nil || snap == nil || snap.Users() != 3 {
+		t.Fatalf("snapshot %s: %v %v", v1, snap, err)
+	}
+	if snap, err := s.LoadPopulationVersion(ctx, "t", "nope"); err != nil || snap != nil {
+		t.Fatalf("unknown snapshot: %v %v", snap, err)
+	}
 }
