@@ -201,53 +201,53 @@ fast as possible; 1 replays in real time; 10 ten times faster.`,
 }
 
 func newProcess(g *globals) *cobra.Command {
-	var instance string
-	cmd := &cobra.Command{
-		Use:   "process",
-		Short: "Run a windowing/scoring processor (consumer group on the input topic)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := g.load(cmd)
+	return roleCommand(g, "process", "Run a windowing/scoring processor (consumer group on the input topic)",
+		app.Options{Redis: true, EnsureTopics: true},
+		func(env *app.Env, instance string) (role, func(context.Context) error, error) {
+			p, err := env.Processor(instance)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			env, err := app.Open(cmd.Context(), cfg, log, app.Options{Redis: true, EnsureTopics: true})
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			p, err := env.Processor(instanceID(instance))
-			if err != nil {
-				return err
-			}
-			return serve(cmd.Context(), cfg.HTTP.Addr, log, p, p.Run)
-		},
-	}
-	cmd.Flags().StringVar(&instance, "instance", "", "stable instance id for the transactional id (default: hostname)")
-	return cmd
+			return p, p.Run, nil
+		})
 }
 
 func newSink(g *globals) *cobra.Command {
+	return roleCommand(g, "sink", "Run the sink: lock commands and incidents from decisions",
+		app.Options{EnsureTopics: true},
+		func(env *app.Env, instance string) (role, func(context.Context) error, error) {
+			s, err := env.Sink(instance)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, s.Run, nil
+		})
+}
+
+// roleCommand is a long-running role: it opens what the role needs, builds
+// it, and serves it until SIGINT/SIGTERM.
+func roleCommand(g *globals, use, short string, o app.Options,
+	build func(env *app.Env, instance string) (role, func(context.Context) error, error)) *cobra.Command {
 	var instance string
 	cmd := &cobra.Command{
-		Use:   "sink",
-		Short: "Run the sink: lock commands and incidents from decisions",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := g.load(cmd)
 			if err != nil {
 				return err
 			}
-			env, err := app.Open(cmd.Context(), cfg, log, app.Options{EnsureTopics: true})
+			env, err := app.Open(cmd.Context(), cfg, log, o)
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			s, err := env.Sink(instanceID(instance))
+			r, run, err := build(env, instanceID(instance))
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg.HTTP.Addr, log, s, s.Run)
+			return serve(cmd.Context(), cfg.HTTP.Addr, log, r, run)
 		},
 	}
 	cmd.Flags().StringVar(&instance, "instance", "", "stable instance id for the transactional id (default: hostname)")
