@@ -23,6 +23,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/vigil-auth/vigil/internal/eos"
 	"github.com/vigil-auth/vigil/processors/keystroke"
 	"github.com/vigil-auth/vigil/processors/session"
 	"github.com/vigil-auth/vigil/schemas"
@@ -128,107 +129,47 @@ func New(cfg Config) (*Processor, error) {
 
 // Run consumes until ctx is cancelled. It returns nil on a clean shutdown.
 func (p *Processor) Run(ctx context.Context) error {
-	opts := append([]kgo.Opt{}, p.cfg.ClientOpts...)
-	opts = append(opts,
-		kgo.TransactionalID(p.cfg.TransactionalID),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumerGroup(p.cfg.Group),
-		kgo.ConsumeTopics(p.cfg.Topics.Input),
-		kgo.RequireStableFetchOffsets(),
-		kgo.OnPartitionsRevoked(p.drop),
-		kgo.OnPartitionsLost(p.drop),
-	)
-	sess, err := kgo.NewGroupTransactSession(opts...)
-	if err != nil {
-		return fmt.Errorf("processor: client: %w", err)
-	}
-	defer sess.Close()
-	p.client.Store(sess.Client())
 	p.running.Store(true)
 	defer p.running.Store(false)
-	p.log.Info("processor started", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
+	p.log.Info("processor starting", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
 	var lastPopCheck time.Time
-
-	for {
-		fetches := sess.PollRecords(ctx, p.cfg.MaxPollRecords)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(t string, part int32, err error) {
-			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
-		})
-		p.forgetDropped()
-		fetches.EachPartition(func(f kgo.FetchTopicPartition) {
-			if n := len(f.Records); n > 0 {
-				p.m.lag.WithLabelValues(partitionLabel(f.Partition)).Set(float64(f.HighWatermark - f.Records[n-1].Offset - 1))
-			}
-		})
-		if fetches.NumRecords() == 0 {
-			continue
-		}
-		if time.Since(lastPopCheck) >= p.cfg.PopulationRefresh {
-			if err := p.retry(ctx, "refresh population", func() error { return p.cache.refreshPopulations(ctx) }); err != nil {
+	return eos.Run(ctx, eos.Config{
+		ClientOpts: p.cfg.ClientOpts, Group: p.cfg.Group, Topics: []string{p.cfg.Topics.Input},
+		TransactionalID: p.cfg.TransactionalID, MaxPollRecords: p.cfg.MaxPollRecords, Log: p.log,
+		OnClient:  p.client.Store,
+		OnRevoked: p.drop,
+		BeforeTransaction: func(ctx context.Context, fetches kgo.Fetches) error {
+			p.forgetDropped()
+			fetches.EachPartition(func(f kgo.FetchTopicPartition) {
+				if n := len(f.Records); n > 0 {
+					p.m.lag.WithLabelValues(partitionLabel(f.Partition)).Set(float64(f.HighWatermark - f.Records[n-1].Offset - 1))
+				}
+			})
+			if fetches.NumRecords() == 0 || time.Since(lastPopCheck) < p.cfg.PopulationRefresh {
 				return nil
 			}
 			lastPopCheck = time.Now()
-		}
-		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("processor: begin transaction: %w", err)
-		}
-		var produceErr atomic.Pointer[error]
-		produce := func(r *kgo.Record) {
-			sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
-				if err != nil {
-					produceErr.CompareAndSwap(nil, &err)
-				}
-			})
-		}
-		var failed error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if failed == nil {
-				failed = p.handle(ctx, r, produce)
-			}
-		})
-		try := kgo.TryCommit
-		if failed != nil || produceErr.Load() != nil {
-			try = kgo.TryAbort
-		}
-		committed, err := sess.End(ctx, try)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("processor: end transaction: %w", err)
-		}
-		if failed != nil && ctx.Err() != nil {
-			return nil
-		}
-		if !committed {
+			return p.retry(ctx, "refresh population", func() error { return p.cache.refreshPopulations(ctx) })
+		},
+		// Profiles are written after the commit, fenced by the offsets that
+		// produced them (see ProfileStore).
+		AfterCommit: func(ctx context.Context) error { return p.cache.flush(ctx, p.retry) },
+		AfterAbort: func(cause error) {
 			// The input will be redelivered from the committed offsets, so
 			// in-memory state built from it must go: sessions restart from
 			// the next records and profiles reload from Redis.
 			p.Counters.Aborts.Add(1)
-			p.log.Warn("transaction aborted; dropping in-memory state to rebuild from committed input", "cause", errors.Join(failed, derefErr(produceErr.Load())))
+			p.log.Warn("transaction aborted; dropping in-memory state to rebuild from committed input", "cause", cause)
 			p.resetAll()
-			continue
-		}
-		if err := p.cache.flush(ctx, p.retry); err != nil {
-			return nil // only on ctx cancellation
-		}
-	}
+		},
+	}, p)
 }
 
-func derefErr(e *error) error {
-	if e == nil {
-		return nil
-	}
-	return *e
-}
-
-// handle processes one input record inside the open transaction. It returns
-// an error only when the transaction must abort (ctx cancelled while Redis
-// was down).
-func (p *Processor) handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
+// Handle processes one input record inside the open transaction (it
+// implements eos.Stage). It returns an error only when the transaction must
+// abort and the loop stop: ctx ended while Redis was down, or a decision
+// could not be encoded.
+func (p *Processor) Handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
 	p.Counters.Records.Add(1)
 	var b *schemas.InputBatch
 	// A registry that cannot be reached says nothing about the record:
@@ -353,7 +294,7 @@ func (p *Processor) partition(n int32) *session.Partition {
 
 // drop is the revoke/lost callback: it runs on the client's goroutine, so it
 // only marks partitions; the poll loop forgets them between transactions.
-func (p *Processor) drop(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (p *Processor) drop(lost map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, ps := range lost {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/vigil-auth/vigil/internal/eos"
 	"github.com/vigil-auth/vigil/schemas"
 	"github.com/vigil-auth/vigil/topics"
 )
@@ -69,74 +70,32 @@ func New(cfg Config) (*Sink, error) {
 // Run consumes decisions until ctx is cancelled, producing lock commands and
 // incidents in the same transaction as the consumed offsets.
 func (s *Sink) Run(ctx context.Context) error {
-	opts := append([]kgo.Opt{}, s.cfg.ClientOpts...)
-	opts = append(opts,
-		kgo.TransactionalID(s.cfg.TransactionalID),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(s.cfg.Topics.Decisions),
-		kgo.RequireStableFetchOffsets(),
-	)
-	sess, err := kgo.NewGroupTransactSession(opts...)
-	if err != nil {
-		return fmt.Errorf("sink: client: %w", err)
-	}
-	defer sess.Close()
-	s.client.Store(sess.Client())
 	defer s.client.Store(nil)
-	s.log.Info("sink started", "group", s.cfg.Group, "decisions", s.cfg.Topics.Decisions)
-	for {
-		fetches := sess.PollRecords(ctx, 1000)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(t string, p int32, err error) { s.log.Warn("fetch error", "topic", t, "partition", p, "err", err) })
-		if fetches.NumRecords() == 0 {
-			continue
-		}
-		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("sink: begin transaction: %w", err)
-		}
-		var produceErr atomic.Bool
-		var failed error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if failed != nil {
-				return
-			}
-			outs, err := s.translate(r)
-			if err != nil {
-				failed = err
-				return
-			}
-			for _, out := range outs {
-				sess.Produce(ctx, out, func(_ *kgo.Record, err error) {
-					if err != nil {
-						produceErr.Store(true)
-					}
-				})
-			}
-		})
-		try := kgo.TryCommit
-		if produceErr.Load() || failed != nil {
-			try = kgo.TryAbort
-		}
-		committed, err := sess.End(ctx, try)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("sink: end transaction: %w", err)
-		}
-		if failed != nil {
-			// Encoding our own records failed: a bug, not bad input. Stop
-			// rather than loop over the same decisions forever.
-			return fmt.Errorf("sink: %w", failed)
-		}
-		if !committed {
+	s.log.Info("sink starting", "group", s.cfg.Group, "decisions", s.cfg.Topics.Decisions)
+	return eos.Run(ctx, eos.Config{
+		ClientOpts: s.cfg.ClientOpts, Group: s.cfg.Group, Topics: []string{s.cfg.Topics.Decisions},
+		TransactionalID: s.cfg.TransactionalID, MaxPollRecords: 1000, Log: s.log,
+		OnClient: s.client.Store,
+		AfterAbort: func(cause error) {
 			s.Counters.Aborts.Add(1)
-			s.log.Warn("transaction aborted; the decisions will be redelivered")
-		}
+			s.log.Warn("transaction aborted; the decisions will be redelivered", "cause", cause)
+		},
+	}, s)
+}
+
+// Handle implements eos.Stage: one decision in, its lock command and
+// incident change out.
+func (s *Sink) Handle(_ context.Context, r *kgo.Record, emit func(*kgo.Record)) error {
+	outs, err := s.translate(r)
+	if err != nil {
+		// Encoding our own records failed: a bug, not bad input. Stop
+		// rather than loop over the same decisions forever.
+		return fmt.Errorf("sink: %w", err)
 	}
+	for _, o := range outs {
+		emit(o)
+	}
+	return nil
 }
 
 // translate maps one decisions record to the records it causes. A record
