@@ -1,0 +1,260 @@
+package pointer
+
+import (
+	"math"
+	"sort"
+
+	"github.com/vigil-auth/vigil/schemas"
+)
+
+// Reason codes emitted by Model.Score. They are stable: dashboards and the
+// trust policy may key on them.
+const (
+	ReasonVelocity     = "pointer.velocity"     // speed mean/peak/variation, time of peak
+	ReasonAcceleration = "pointer.acceleration" // acceleration and jerk
+	ReasonCurvature    = "pointer.curvature"    // curvature, turning, straightness, deviation
+	ReasonDuration     = "pointer.duration"     // action duration and sample count
+	ReasonDistance     = "pointer.distance"     // path length
+	ReasonDirection    = "pointer.direction"    // direction of movement
+	ReasonClick        = "pointer.click"        // pause before the click, button hold
+	ReasonActionMix    = "pointer.action_mix"   // how often each action class occurs
+)
+
+// reason groups: feature → index into groupCodes.
+var groupCodes = [...]string{ReasonVelocity, ReasonAcceleration, ReasonCurvature, ReasonDuration,
+	ReasonDistance, ReasonDirection, ReasonClick, ReasonActionMix}
+
+const mixGroup = 7
+
+var featureGroup = [NumFeatures]int{
+	FDuration: 3, FPath: 4, FStraightness: 2, FSpeedMean: 0, FSpeedMax: 0, FSpeedCV: 0,
+	FAccelMean: 1, FAccelMax: 1, FJerkMean: 1, FCurvature: 2, FAngleChange: 2,
+	FDirection: 5, FPoints: 3, FPeakAt: 0, FDeviation: 2, FClickPause: 6, FClickHold: 6,
+}
+
+// Params tune the model. DefaultParams documents the defaults.
+type Params struct {
+	// OwnerPrior (α) is the pseudo-count of the population distribution
+	// mixed into the owner's histogram: a class the owner rarely performs
+	// falls back to "like everyone else" (LLR ≈ 0) instead of noise.
+	OwnerPrior float64
+	// Floor (ε) is the uniform share mixed into the population
+	// distribution, so a value no enrolled user produced is not infinitely
+	// unlike the population (impostors come from outside it).
+	Floor float64
+	// LLRClip bounds each feature's log-likelihood ratio, so one odd
+	// feature (a glitchy sample, a slow click) cannot decide an action.
+	LLRClip float64
+	// FeatureScale multiplies the per-action sum of feature LLRs. The
+	// features of one action are strongly correlated (speed, duration and
+	// acceleration move together), so their naive sum overstates the
+	// evidence; the scale puts an action's evidence back on roughly one
+	// LLR's scale, which is what the √K fusion over actions assumes.
+	FeatureScale float64
+	// MixWeight weighs the action-class-mix LLR in an action's evidence.
+	MixWeight float64
+	// SkipFeatures is a bit set (1<<Feature) of features not scored, for
+	// ablations and for capture paths that cannot measure some of them.
+	SkipFeatures uint32
+	// Bias is the per-action evidence at the equal-error point and Spread
+	// the logistic scale: with e the mean evidence of the K actions,
+	// Score = 1/(1+exp(√K·(e−Bias)/Spread)). Genuine actions carry
+	// positive evidence on average, so the equal-error level is above 0;
+	// 0.12 is where FAR ≈ FRR on Balabit for K = 1…all (one global constant,
+	// not per user; recheck it on a new capture population).
+	Bias   float64
+	Spread float64
+	// ProfileFullActions: profiles with fewer actions give lower confidence.
+	ProfileFullActions float64
+	// AdaptMaxScore and AdaptMinConfidence gate ShouldAdapt.
+	AdaptMaxScore      float64
+	AdaptMinConfidence float64
+}
+
+// DefaultParams are the defaults; see Params for meaning. They were set by
+// reasoning (pseudo-counts of a few dozen actions, a clip of e² ≈ 7.4× per
+// feature, a one-in-twenty uniform floor) and checked on public data (see
+// package evaluation, RunMouse), not fitted per user.
+func DefaultParams() Params {
+	return Params{
+		OwnerPrior:         20,
+		Floor:              0.05,
+		LLRClip:            2,
+		FeatureScale:       0.25,
+		MixWeight:          0.25,
+		Bias:               0.12,
+		Spread:             0.5,
+		ProfileFullActions: 1000,
+		AdaptMaxScore:      0.2,
+		AdaptMinConfidence: 0.5,
+	}
+}
+
+// Model scores windows of actions against a profile. The zero Model uses
+// DefaultParams. A Model is safe for concurrent use.
+type Model struct {
+	Params Params
+	set    bool
+}
+
+// NewModel returns a model with the given parameters.
+func NewModel(p Params) *Model { return &Model{Params: p, set: true} }
+
+func (m *Model) params() Params {
+	if m == nil || !m.set && m.Params == (Params{}) {
+		return DefaultParams()
+	}
+	return m.Params
+}
+
+// Result is the model's verdict on a window of actions.
+type Result struct {
+	// Score is the anomaly in 0..1: Score = 1/(1+exp(√K·(e−Bias)/Spread)),
+	// where e is the mean over the K actions of each action's evidence
+	// (FeatureScale × the sum of its clipped per-feature log-likelihood
+	// ratios "owner vs a random other user of the population", plus the
+	// class-mix LLR). Averaging makes the equal-error point a fixed level
+	// of per-action evidence whatever K is, and √K makes the score sharper
+	// as evidence accumulates. 0.5 means the window sits at the equal-error
+	// operating point (Bias); see package evaluation for measured FAR/FRR at
+	// 0.5. Score is a calibrated ranking, not a probability.
+	Score float64
+	// Confidence in 0..1: how many actions were scored and how much
+	// profile backs them (overall and in the classes scored).
+	Confidence float64
+	// Actions is the number of actions scored.
+	Actions int
+	Reasons []schemas.Reason
+}
+
+// ShouldAdapt reports whether a window is confidently genuine, so the
+// profile may learn from it. Only low-anomaly, high-confidence windows
+// qualify, so an impostor's movements are not absorbed into the profile.
+func (m *Model) ShouldAdapt(res Result) bool {
+	p := m.params()
+	return res.Actions > 0 && res.Score <= p.AdaptMaxScore && res.Confidence >= p.AdaptMinConfidence
+}
+
+var emptyPopulation Population
+
+// smoothed returns the histogram value at bin b after a [¼ ½ ¼] kernel
+// (circular for angles): neighbouring bins of a fixed layout are similar
+// values, and smoothing keeps sparse histograms from producing spiky LLRs.
+func smoothed(c *[NumBins]float64, f Feature, b int) float64 {
+	l, r := b-1, b+1
+	circ := f < NumFeatures && binnings[f].circular
+	switch {
+	case l < 0 && circ:
+		l = NumBins - 1
+	case l < 0:
+		l = b
+	}
+	switch {
+	case r >= NumBins && circ:
+		r = 0
+	case r >= NumBins:
+		r = b
+	}
+	return 0.25*c[l] + 0.5*c[b] + 0.25*c[r]
+}
+
+// llr is log p_owner(b)/p_pop(b) for one histogram bin, clipped.
+func (prm *Params) llr(own *hist, pop *popHist, f Feature, b, nb int) float64 {
+	u := 1 / float64(nb)
+	pp := u
+	if pop.users > 0 {
+		pp = (1-prm.Floor)*smoothed(&pop.p, f, b) + prm.Floor*u
+	}
+	po := (smoothed(&own.c, f, b) + prm.OwnerPrior*pp) / (own.n + prm.OwnerPrior)
+	l := math.Log(po / pp)
+	return math.Max(-prm.LLRClip, math.Min(prm.LLRClip, l))
+}
+
+// Score scores a window of actions (for example the last K of a session)
+// against the owner's profile p, normalised against the population pop (may
+// be nil, which weakens calibration and halves confidence). It never
+// mutates its inputs and does not allocate beyond the returned reasons.
+func (m *Model) Score(p *Profile, actions []Action, pop *Population) Result {
+	prm := m.params()
+	if p == nil {
+		p = &Profile{}
+	}
+	hasPop := pop != nil && pop.users > 0
+	if pop == nil {
+		pop = &emptyPopulation
+	}
+	var grp [len(groupCodes)]float64
+	var grpN [len(groupCodes)]int
+	var total float64
+	covered := 0
+	for i := range actions {
+		a := &actions[i]
+		c := a.Class()
+		if p.h[c][0].n+p.h[c][FClickHold].n > 0 && p.mix.c[c] >= 20 {
+			covered++
+		}
+		var e float64
+		var ag [len(groupCodes)]float64
+		for f := Feature(0); f < NumFeatures; f++ {
+			if !a.Defined(f) || prm.SkipFeatures&(1<<f) != 0 {
+				continue
+			}
+			l := prm.FeatureScale * prm.llr(&p.h[c][f], &pop.h[c][f], f, bin(f, a.F[f]), NumBins)
+			e += l
+			g := featureGroup[f]
+			ag[g] += l
+			grpN[g]++
+		}
+
+		// class mix: a distribution over NumClasses bins, not smoothed
+		ml := prm.MixWeight * prm.mixLLR(&p.mix, &pop.mix, c)
+		e += ml
+		ag[mixGroup] += ml
+		grpN[mixGroup]++
+		for g := range ag {
+			grp[g] += ag[g]
+		}
+		total += e
+	}
+	k := len(actions)
+	res := Result{Score: 0.5, Actions: k}
+	if k == 0 {
+		return res
+	}
+	rootK := math.Sqrt(float64(k))
+	z := (total - float64(k)*prm.Bias) / rootK
+	res.Score = 1 / (1 + math.Exp(z/prm.Spread))
+	dataConf := float64(k) / (float64(k) + 10)
+	profConf := math.Min(1, float64(p.actions)/prm.ProfileFullActions)
+	coverage := float64(covered) / float64(k)
+	res.Confidence = dataConf * math.Sqrt(profConf) * (0.5 + 0.5*coverage)
+	if !hasPop {
+		res.Confidence *= 0.5
+	}
+	res.Reasons = make([]schemas.Reason, 0, len(groupCodes))
+	for g, code := range groupCodes {
+		if grpN[g] == 0 {
+			continue
+		}
+		// Value: mean LLR per scored feature (negative = unlike the owner);
+		// Weight: contribution to the anomaly logit.
+		res.Reasons = append(res.Reasons, schemas.Reason{
+			Code:   code,
+			Value:  grp[g] / float64(grpN[g]),
+			Weight: -grp[g] / rootK / prm.Spread,
+		})
+	}
+	sort.SliceStable(res.Reasons, func(i, j int) bool { return res.Reasons[i].Weight > res.Reasons[j].Weight })
+	return res
+}
+
+func (prm *Params) mixLLR(own *mixHist, pop *popMix, c int) float64 {
+	u := 1.0 / NumClasses
+	pp := u
+	if pop.users > 0 {
+		pp = (1-prm.Floor)*pop.p[c] + prm.Floor*u
+	}
+	po := (own.c[c] + prm.OwnerPrior*pp) / (own.n + prm.OwnerPrior)
+	l := math.Log(po / pp)
+	return math.Max(-prm.LLRClip, math.Min(prm.LLRClip, l))
+}

@@ -1,0 +1,235 @@
+package pointer
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// Profile bounds.
+const (
+	// MaxCount caps the observations a class/feature histogram (and the
+	// class mix) holds; beyond it older observations are down-weighted
+	// (exponential forgetting), so adaptation keeps tracking drift and the
+	// newest actions always count.
+	MaxCount = 2000
+	// MaxProfileBytes is the upper bound of Profile.MarshalBinary's output.
+	MaxProfileBytes = 48 << 10
+)
+
+// hist is a histogram of one feature in one action class.
+type hist struct {
+	n float64
+	c [NumBins]float64
+}
+
+func (h *hist) add(b int) {
+	if h.n >= MaxCount {
+		s := (MaxCount - 1) / h.n
+		for i := range h.c {
+			h.c[i] *= s
+		}
+		h.n = MaxCount - 1
+	}
+	h.c[b]++
+	h.n++
+}
+
+// Profile is one user's pointer template: how often they perform each action
+// class (kind × distance band × direction sector), and per class a histogram of every feature
+// on fixed bins. Histograms (rather than Gaussians) keep the skewed and
+// multi-modal shapes of pointer kinematics and cost a fixed size: the
+// encoding is at most ~40 KiB (MaxProfileBytes 48 KiB), whatever the
+// enrolment.
+//
+// A Profile is not safe for concurrent mutation; concurrent Score calls on
+// an unchanging Profile are safe.
+type Profile struct {
+	actions int64
+	mix     mixHist
+	h       [NumClasses][NumFeatures]hist
+}
+
+// mixHist is the histogram of action classes.
+type mixHist struct {
+	n float64
+	c [NumClasses]float64
+}
+
+func (h *mixHist) add(b int) {
+	if h.n >= MaxCount {
+		s := (MaxCount - 1) / h.n
+		for i := range h.c {
+			h.c[i] *= s
+		}
+		h.n = MaxCount - 1
+	}
+	h.c[b]++
+	h.n++
+}
+
+// NewProfile returns an empty profile.
+func NewProfile() *Profile { return &Profile{} }
+
+// Actions is the number of actions the profile has learned from.
+func (p *Profile) Actions() int64 { return p.actions }
+
+// Update learns from actions (enrolment or adaptation).
+func (p *Profile) Update(actions []Action) {
+	for i := range actions {
+		a := &actions[i]
+		p.actions++
+		c := a.Class()
+		p.mix.add(c)
+		for f := Feature(0); f < NumFeatures; f++ {
+			if a.Defined(f) {
+				p.h[c][f].add(bin(f, a.F[f]))
+			}
+		}
+	}
+}
+
+// Binary format (little endian), version 1:
+//
+//	"VPP" 0x01, actions uvarint, mix: NumClasses float32 counts,
+//	histograms: count uvarint, then (index uint16 = class·NumFeatures +
+//	feature, NumBins float32 counts)… in index order; empty ones omitted.
+//
+// At most 4+10+36·4+2+612·66 ≈ 40 KiB < MaxProfileBytes; a profile
+// enrolled on a few thousand actions fills most histograms.
+const profileMagic = "VPP\x01"
+
+// MarshalBinary encodes the profile compactly and deterministically.
+func (p *Profile) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 1024)
+	b = append(b, profileMagic...)
+	b = binary.AppendUvarint(b, uint64(p.actions))
+	for c := 0; c < NumClasses; c++ {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(p.mix.c[c])))
+	}
+	cnt := 0
+	for c := range p.h {
+		for f := range p.h[c] {
+			if p.h[c][f].n > 0 {
+				cnt++
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(cnt))
+	for c := range p.h {
+		for f := range p.h[c] {
+			h := &p.h[c][f]
+			if h.n <= 0 {
+				continue
+			}
+			b = binary.LittleEndian.AppendUint16(b, uint16(c*NumFeatures+f))
+			for _, v := range h.c {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
+			}
+		}
+	}
+	return b, nil
+}
+
+var errCorrupt = errors.New("pointer: corrupt or unsupported encoding")
+
+type reader struct {
+	b   []byte
+	err bool
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err || len(r.b) < n {
+		r.err = true
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u16() uint16 {
+	if v := r.bytes(2); v != nil {
+		return binary.LittleEndian.Uint16(v)
+	}
+	return 0
+}
+
+// f32 reads a value that must be finite and within [0, max].
+func (r *reader) f32(max float64) float64 {
+	v := r.bytes(4)
+	if v == nil {
+		return 0
+	}
+	f := float64(math.Float32frombits(binary.LittleEndian.Uint32(v)))
+	if !(f >= 0 && f <= max) { // also rejects NaN
+		r.err = true
+		return 0
+	}
+	return f
+}
+
+// readHist reads NumBins counts; their sum must not exceed MaxCount.
+func (r *reader) readHist(h *hist) {
+	var n float64
+	for i := range h.c {
+		h.c[i] = r.f32(MaxCount)
+		n += h.c[i]
+	}
+	if n > MaxCount+0.5 {
+		r.err = true
+	}
+	h.n = n
+}
+
+// UnmarshalBinary decodes what MarshalBinary produced. It rejects unknown
+// versions, truncated, trailing or oversized input and out-of-range values.
+func (p *Profile) UnmarshalBinary(data []byte) error {
+	if len(data) > MaxProfileBytes || len(data) < len(profileMagic) || string(data[:len(profileMagic)]) != profileMagic {
+		return errCorrupt
+	}
+	r := &reader{b: data[len(profileMagic):]}
+	q := &Profile{}
+	a := r.uvarint()
+	if a > math.MaxInt64/2 {
+		return errCorrupt
+	}
+	q.actions = int64(a)
+	var mn float64
+	for i := range q.mix.c {
+		q.mix.c[i] = r.f32(MaxCount)
+		mn += q.mix.c[i]
+	}
+	if mn > MaxCount+0.5 {
+		r.err = true
+	}
+	q.mix.n = mn
+	n := r.uvarint()
+	if n > NumClasses*NumFeatures {
+		return errCorrupt
+	}
+	last := -1
+	for i := uint64(0); i < n && !r.err; i++ {
+		idx := int(r.u16())
+		if idx <= last || idx >= NumClasses*NumFeatures {
+			return errCorrupt // out of range, duplicate or unsorted
+		}
+		last = idx
+		r.readHist(&q.h[idx/NumFeatures][idx%NumFeatures])
+	}
+	if r.err || len(r.b) != 0 {
+		return errCorrupt
+	}
+	*p = *q
+	return nil
+}
