@@ -21,7 +21,7 @@ func newEval(g *globals) *cobra.Command {
 recorded data and reports the figures behind docs/ACCURACY.md. Data files are read in
 place and never copied; key names are hashed on the way in.`,
 	}
-	cmd.AddCommand(newEvalKeystroke(g), newEvalContinuous(g), newEvalInjection(g))
+	cmd.AddCommand(newEvalKeystroke(g), newEvalContinuous(g), newEvalInjection(g), newEvalMouse(g))
 	return cmd
 }
 
@@ -226,5 +226,65 @@ false flag.`,
 	cmd.Flags().StringVar(&human, "human", "", "human keystroke-csv recording (whole sessions; every finding is a false flag)")
 	cmd.Flags().StringSliceVar(&aalto, "aalto", nil, "Aalto keystroke files (tab-separated; human)")
 	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the figures as JSON to this file")
+	return cmd
+}
+
+func newEvalMouse(g *globals) *cobra.Command {
+	var (
+		format, dir, actions, jsonPath, plot string
+	)
+	cmd := &cobra.Command{
+		Use:   "mouse",
+		Short: "Mouse dynamics: enrol on training sessions, score labelled test sessions from their first K actions",
+		Long: `mouse enrols each user on training_files/<user>/ and scores every labelled test session
+of that user (public_labels.csv: is_illegal 1 = another user's session) from its first
+K actions, normalised against the other users' training profiles (never test data).
+It reports global AUC and EER pooled over users, and per user.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "balabit" {
+				return fmt.Errorf("--format %q: only balabit is supported", format)
+			}
+			var ks []int
+			for _, a := range strings.Split(actions, ",") {
+				if strings.TrimSpace(a) == "all" {
+					ks = append(ks, 0)
+					continue
+				}
+				n, err := parseInts(a)
+				if err != nil {
+					return fmt.Errorf("--actions: %w", err)
+				}
+				ks = append(ks, n...)
+			}
+			rep, err := evaluation.RunMouse(os.DirFS(dir), evaluation.MouseOptions{Actions: ks})
+			if err != nil {
+				return err
+			}
+			if err := evaluation.WriteMouseTable(g.stdout, rep); err != nil {
+				return err
+			}
+			if plot != "" {
+				out, err := os.Create(plot)
+				if err != nil {
+					return err
+				}
+				if err := evaluation.WriteMouseROCSVG(out, rep); err != nil {
+					out.Close()
+					return err
+				}
+				if err := out.Close(); err != nil {
+					return err
+				}
+			}
+			return writeJSON(jsonPath, rep.Windows)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "balabit", "data format")
+	cmd.Flags().StringVar(&dir, "dir", "", "dataset directory (training_files/, test_files/, public_labels.csv)")
+	cmd.Flags().StringVar(&actions, "actions", "1,5,13,50,all", "trial lengths in actions, comma separated; all = whole session")
+	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the figures as JSON to this file")
+	cmd.Flags().StringVar(&plot, "plot", "", "write the ROC curves as SVG to this file")
+	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
