@@ -183,6 +183,24 @@ func (c *Codec) DecodeIncident(data []byte) (*Incident, error) {
 	return decodeGeneric(c, data, recIncident, incidentFromNative)
 }
 
+// EncodeFeedback encodes an analyst's verdict. Notes longer than
+// MaxFeedbackNotes bytes are refused (ErrMalformed).
+func (c *Codec) EncodeFeedback(f *Feedback) ([]byte, error) {
+	if f == nil {
+		return nil, fmt.Errorf("schemas: encode %s: %w: nil record", RecordFeedback, ErrMalformed)
+	}
+	m, err := feedbackToNative(f)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: encode %s: %w", RecordFeedback, err)
+	}
+	return c.encode(recFeedback, m, 96+len(f.Notes))
+}
+
+// DecodeFeedback decodes an analyst's verdict in either framing.
+func (c *Codec) DecodeFeedback(data []byte) (*Feedback, error) {
+	return decodeGeneric(c, data, recFeedback, feedbackFromNative)
+}
+
 func decodeGeneric[T any](c *Codec, data []byte, rec record, from func(map[string]any) (*T, error)) (*T, error) {
 	w, body, err := c.writerFor(data, rec)
 	if err != nil {

@@ -29,6 +29,8 @@ func recordCases() []recordCase {
 	lockDec := func(c *Codec, b []byte) (any, error) { return c.DecodeLockCommand(b) }
 	incEnc := func(c *Codec, v any) ([]byte, error) { return c.EncodeIncident(v.(*Incident)) }
 	incDec := func(c *Codec, b []byte) (any, error) { return c.DecodeIncident(b) }
+	fbEnc := func(c *Codec, v any) ([]byte, error) { return c.EncodeFeedback(v.(*Feedback)) }
+	fbDec := func(c *Codec, b []byte) (any, error) { return c.DecodeFeedback(b) }
 
 	heartbeat := &InputBatch{Tenant: "acme", UserID: "u", DeviceID: "d", SessionID: "s", Source: SourceAgent, Seq: 3, SentUS: 1_780_000_000_000_000, Flags: BatchHeartbeat}
 	extremes := sampleBatch(3, 2, false)
@@ -57,6 +59,9 @@ func recordCases() []recordCase {
 		{"lock/empty", emptyLock, lockEnc, lockDec},
 		{"incident/full", sampleIncident(), incEnc, incDec},
 		{"incident/empty", emptyIncident, incEnc, incDec},
+		{"feedback/full", sampleFeedback(), fbEnc, fbDec},
+		{"feedback/empty", &Feedback{Verdict: VerdictBenign}, fbEnc, fbDec},
+		{"feedback/max-notes", &Feedback{FindingUID: "f", Verdict: VerdictTruePositive, Notes: strings.Repeat("n", MaxFeedbackNotes)}, fbEnc, fbDec},
 	}
 }
 
@@ -169,6 +174,8 @@ func decodeAs(c *Codec, rec record, data []byte) (any, error) {
 		return c.DecodeDecision(data)
 	case recLockCommand:
 		return c.DecodeLockCommand(data)
+	case recFeedback:
+		return c.DecodeFeedback(data)
 	default:
 		return c.DecodeIncident(data)
 	}
@@ -281,6 +288,7 @@ func TestEnumsMatchGo(t *testing.T) {
 		"io.vigil.Action":           {strs(knownActions), string(ActionNone)},
 		"io.vigil.EpisodeEvent":     {strs(knownEpisodes), string(EpisodeNone)},
 		"io.vigil.IncidentActivity": {strs(knownActivites), string(IncidentUpdate)},
+		"io.vigil.Verdict":          {strs(knownVerdicts), string(VerdictBenign)},
 	}
 	seen := map[string]bool{}
 	var visit func(n *node, depth int)
@@ -324,8 +332,8 @@ func TestEnumsMatchGo(t *testing.T) {
 
 func TestVersions(t *testing.T) {
 	vs := Versions()
-	if len(vs) != 5 {
-		t.Fatalf("%d versions, want 5", len(vs))
+	if len(vs) != 6 {
+		t.Fatalf("%d versions, want 6", len(vs))
 	}
 	if vs[0].File != "input_batch.v1.avsc" || vs[1].File != "input_batch.v2.avsc" || vs[1].Version != 2 || vs[0].Fingerprint == vs[1].Fingerprint {
 		t.Fatalf("unexpected order or fingerprints: %+v %+v", vs[0].File, vs[1].File)
@@ -364,6 +372,11 @@ func TestEncodeRejects(t *testing.T) {
 		{"nil decision", func() ([]byte, error) { return c.EncodeDecision(nil) }},
 		{"nil lock", func() ([]byte, error) { return c.EncodeLockCommand(nil) }},
 		{"nil incident", func() ([]byte, error) { return c.EncodeIncident(nil) }},
+		{"nil feedback", func() ([]byte, error) { return c.EncodeFeedback(nil) }},
+		{"unknown verdict", func() ([]byte, error) { return c.EncodeFeedback(&Feedback{Verdict: "MAYBE"}) }},
+		{"notes over 1 KiB", func() ([]byte, error) {
+			return c.EncodeFeedback(&Feedback{Verdict: VerdictBenign, Notes: strings.Repeat("n", MaxFeedbackNotes+1)})
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,6 +494,15 @@ func TestMalformed(t *testing.T) {
 		// 0x00 0x00 0x00; claim 2^31-1 reasons instead.
 		{"huge reasons array", append(append(append([]byte(nil), validDecision[:len(validDecision)-3]...), huge...), 0, 0),
 			func(b []byte) (any, error) { return c.DecodeDecision(b) }, ErrMalformed},
+		{"notes over 1 KiB on the wire", func() []byte {
+			w := newCodec(t).emb.latest[recFeedback]
+			out, err := w.codec.SingleFromNative(nil, map[string]any{"finding_uid": "f", "verdict": "BENIGN",
+				"notes": goavro.Union("string", strings.Repeat("n", MaxFeedbackNotes+1)), "analyst_id": "a", "at_us": int64(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}(), func(b []byte) (any, error) { return c.DecodeFeedback(b) }, ErrMalformed},
 		{"varint overflow", append(header(valid), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), nil, ErrMalformed},
 	}
 	for _, tc := range tests {
@@ -524,8 +546,8 @@ func TestConfluent(t *testing.T) {
 	if err := prod.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := reg.counts(); r != 4 {
-		t.Fatalf("Register made %d registrations, want 4", r)
+	if r, _ := reg.counts(); r != int(numRecords) {
+		t.Fatalf("Register made %d registrations, want %d", r, numRecords)
 	}
 	reg.mu.Lock()
 	if len(reg.subjects["vigil-io.vigil.Decision"]) != 1 {
@@ -541,8 +563,8 @@ func TestConfluent(t *testing.T) {
 		}
 		frames = append(frames, data)
 	}
-	if r, f := reg.counts(); r != 4 || f != 0 {
-		t.Fatalf("after encoding: %d registrations, %d fetches; want 4 and 0 (cached)", r, f)
+	if r, f := reg.counts(); r != int(numRecords) || f != 0 {
+		t.Fatalf("after encoding: %d registrations, %d fetches; want %d and 0 (cached)", r, f, numRecords)
 	}
 
 	cons := newCodec(t, WithRegistry(cl, nil))
@@ -557,8 +579,8 @@ func TestConfluent(t *testing.T) {
 			}
 		}
 	}
-	if _, f := reg.counts(); f != 4 {
-		t.Fatalf("%d schema fetches, want one per id (4)", f)
+	if _, f := reg.counts(); f != int(numRecords) {
+		t.Fatalf("%d schema fetches, want one per id (%d)", f, numRecords)
 	}
 
 	// A registry-configured codec still reads single-object records.

@@ -22,6 +22,7 @@ var (
 	knownActions   = []Action{ActionNone, ActionStepUp, ActionLock}
 	knownEpisodes  = []EpisodeEvent{EpisodeNone, EpisodeOpened, EpisodeEscalated, EpisodeClosed}
 	knownActivites = []IncidentActivity{IncidentCreate, IncidentUpdate, IncidentClose}
+	knownVerdicts  = []Verdict{VerdictTruePositive, VerdictFalsePositive, VerdictBenign}
 )
 
 func enumOf[T ~string](sym string, known []T, def T) T {
@@ -550,4 +551,48 @@ func incidentFromNative(m map[string]any) (*Incident, error) {
 		DecisionIDs: n.strs("decision_ids"),
 	}
 	return in, n.err
+}
+
+// ---- Feedback ----
+
+func feedbackToNative(f *Feedback) (map[string]any, error) {
+	if len(f.Notes) > MaxFeedbackNotes {
+		return nil, fmt.Errorf("%w: notes are %d bytes, limit %d", ErrMalformed, len(f.Notes), MaxFeedbackNotes)
+	}
+	var notes any
+	if f.Notes != "" {
+		notes = goavro.Union("string", f.Notes)
+	}
+	return map[string]any{
+		"finding_uid": f.FindingUID,
+		"verdict":     string(f.Verdict),
+		"notes":       notes,
+		"analyst_id":  f.AnalystID,
+		"at_us":       f.AtUS,
+	}, nil
+}
+
+func feedbackFromNative(m map[string]any) (*Feedback, error) {
+	n := native{m: m}
+	f := &Feedback{
+		FindingUID: n.str("finding_uid"),
+		Verdict:    enumOf(n.str("verdict"), knownVerdicts, VerdictBenign),
+		AnalystID:  n.str("analyst_id"),
+		AtUS:       n.long("at_us"),
+	}
+	switch v := m["notes"].(type) {
+	case nil:
+	case map[string]any:
+		s, ok := v["string"].(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: field notes holds an unknown union branch", ErrMalformed)
+		}
+		f.Notes = s
+	default:
+		return nil, fmt.Errorf("%w: field notes is %T", ErrMalformed, v)
+	}
+	if len(f.Notes) > MaxFeedbackNotes {
+		return nil, fmt.Errorf("%w: notes are %d bytes, limit %d", ErrMalformed, len(f.Notes), MaxFeedbackNotes)
+	}
+	return f, n.err
 }

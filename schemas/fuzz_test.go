@@ -83,3 +83,7 @@ func FuzzDecodeLockCommand(f *testing.F) {
 func FuzzDecodeIncident(f *testing.F) {
 	fuzzDecode(f, recIncident, (*Codec).DecodeIncident, (*Codec).EncodeIncident)
 }
+
+func FuzzDecodeFeedback(f *testing.F) {
+	fuzzDecode(f, recFeedback, (*Codec).DecodeFeedback, (*Codec).EncodeFeedback)
+}

@@ -83,6 +83,13 @@ func sampleIncident() *Incident {
 	}
 }
 
+func sampleFeedback() *Feedback {
+	return &Feedback{
+		FindingUID: "f-0b7e", Verdict: VerdictFalsePositive, Notes: "owner confirmed by phone; new keyboard",
+		AnalystID: "soc-17", AtUS: 1_780_000_100_000_000,
+	}
+}
+
 // fakeRegistry implements the two Schema Registry endpoints the codec uses
 // (register a schema under a subject, fetch a schema by id), with the same
 // JSON shapes and error bodies as Confluent's, and counts requests so tests

@@ -238,3 +238,30 @@ type Incident struct {
 	Reasons     []Reason
 	DecisionIDs []string // last few decisions, newest last
 }
+
+// Verdict is an analyst's judgement of an incident.
+type Verdict string
+
+// Verdicts. Values are the Avro enum symbols.
+const (
+	// VerdictTruePositive: someone other than the owner was at the keyboard
+	// (or a device typed).
+	VerdictTruePositive Verdict = "TRUE_POSITIVE"
+	// VerdictFalsePositive: it was the owner; the lock or step-up was wrong.
+	VerdictFalsePositive Verdict = "FALSE_POSITIVE"
+	// VerdictBenign: the behaviour changed but harmlessly (a colleague
+	// helping). It labels nothing.
+	VerdictBenign Verdict = "BENIGN"
+)
+
+// MaxFeedbackNotes is the longest Feedback.Notes, in bytes.
+const MaxFeedbackNotes = 1024
+
+// Feedback is an analyst's verdict on one incident, keyed by FindingUID.
+type Feedback struct {
+	FindingUID string
+	Verdict    Verdict
+	Notes      string // optional free text about the incident ("" = none), ≤ MaxFeedbackNotes bytes
+	AnalystID  string
+	AtUS       int64 // when the verdict was given, µs since the Unix epoch
+}

@@ -19,6 +19,7 @@ const (
 	RecordDecision    = "io.vigil.Decision"
 	RecordLockCommand = "io.vigil.LockCommand"
 	RecordIncident    = "io.vigil.Incident"
+	RecordFeedback    = "io.vigil.Feedback"
 )
 
 //go:embed *.avsc
@@ -32,10 +33,11 @@ const (
 	recDecision
 	recLockCommand
 	recIncident
+	recFeedback
 	numRecords
 )
 
-var recordNames = [numRecords]string{RecordInputBatch, RecordDecision, RecordLockCommand, RecordIncident}
+var recordNames = [numRecords]string{RecordInputBatch, RecordDecision, RecordLockCommand, RecordIncident, RecordFeedback}
 
 // fileBases maps schema file name stems to records.
 var fileBases = map[string]record{
@@ -43,6 +45,7 @@ var fileBases = map[string]record{
 	"decision":     recDecision,
 	"lock_command": recLockCommand,
 	"incident":     recIncident,
+	"feedback":     recFeedback,
 }
 
 func (r record) String() string { return recordNames[r] }

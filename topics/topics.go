@@ -15,6 +15,7 @@
 //	incidents       vigil.incidents       finding uid        compact (latest state of each finding, dedup by uid)
 //	dead-letter     vigil.dlq             original key       delete (raw record + reason headers)
 //	late            vigil.late            original key       delete (records that arrived after their window closed)
+//	feedback        vigil.feedback        finding uid        compact (latest analyst verdict of each finding)
 //
 // Input is keyed by tenant/user so that every session of a user, and so the
 // user's profile, is owned by one partition at a time: profile updates are
@@ -23,7 +24,9 @@
 // commands are keyed by
 // device because the lock agent on a device consumes only its own commands.
 // Incidents are keyed by the OCSF finding uid so that compaction keeps the
-// latest version of each finding and SOC consumers can deduplicate.
+// latest version of each finding and SOC consumers can deduplicate. Analyst
+// feedback is keyed by the same uid, so compaction keeps each finding's
+// latest verdict (replays read verdicts as labels).
 package topics
 
 import (
@@ -52,11 +55,14 @@ const (
 	// the grace period); they are counted and routed here, never silently
 	// applied. Key: the original record's key.
 	Late Role = "late"
+	// Feedback carries analysts' verdicts on incidents (true positive,
+	// false positive, benign); key: finding uid.
+	Feedback Role = "feedback"
 )
 
 // Roles lists every role in a stable order.
 func Roles() []Role {
-	return []Role{Input, Decisions, LockCommands, Incidents, DeadLetter, Late}
+	return []Role{Input, Decisions, LockCommands, Incidents, DeadLetter, Late, Feedback}
 }
 
 // Key describes what the message key of the role's topic is.
@@ -68,7 +74,7 @@ func (r Role) Key() string {
 		return "session id"
 	case LockCommands:
 		return "device id"
-	case Incidents:
+	case Incidents, Feedback:
 		return "finding uid"
 	case DeadLetter, Late:
 		return "original key"
@@ -83,11 +89,11 @@ const (
 )
 
 // CleanupPolicy is the recommended cleanup.policy of the role's topic.
-// Only incidents are compacted: a finding is updated in place (same uid) and
-// consumers want its latest state, while every other topic is a stream of
-// facts bounded by retention time.
+// Incidents and feedback are compacted: a finding is updated in place (same
+// uid) and consumers want its latest state and latest verdict, while every
+// other topic is a stream of facts bounded by retention time.
 func (r Role) CleanupPolicy() string {
-	if r == Incidents {
+	if r == Incidents || r == Feedback {
 		return CleanupCompact
 	}
 	return CleanupDelete
@@ -102,6 +108,7 @@ type Names struct {
 	Incidents    string `mapstructure:"incidents"`
 	DeadLetter   string `mapstructure:"dead_letter"`
 	Late         string `mapstructure:"late"`
+	Feedback     string `mapstructure:"feedback"`
 }
 
 // Default returns the standard names (vigil.input, vigil.decisions, …).
@@ -113,6 +120,7 @@ func Default() Names {
 		Incidents:    "vigil.incidents",
 		DeadLetter:   "vigil.dlq",
 		Late:         "vigil.late",
+		Feedback:     "vigil.feedback",
 	}
 }
 
@@ -142,6 +150,7 @@ func (n Names) WithPrefix(prefix string) Names {
 		Incidents:    prefix + n.Incidents,
 		DeadLetter:   prefix + n.DeadLetter,
 		Late:         prefix + n.Late,
+		Feedback:     prefix + n.Feedback,
 	}
 }
 
@@ -160,6 +169,8 @@ func (n Names) Name(r Role) string {
 		return n.DeadLetter
 	case Late:
 		return n.Late
+	case Feedback:
+		return n.Feedback
 	}
 	return ""
 }

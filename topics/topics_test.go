@@ -9,7 +9,7 @@ func TestDefaultNames(t *testing.T) {
 	n := Default()
 	want := map[Role]string{
 		Input: "vigil.input", Decisions: "vigil.decisions", LockCommands: "vigil.lock-commands",
-		Incidents: "vigil.incidents", DeadLetter: "vigil.dlq", Late: "vigil.late",
+		Incidents: "vigil.incidents", DeadLetter: "vigil.dlq", Late: "vigil.late", Feedback: "vigil.feedback",
 	}
 	for r, w := range want {
 		if got := n.Name(r); got != w {
@@ -26,7 +26,7 @@ func TestDefaultNames(t *testing.T) {
 
 func TestPrefix(t *testing.T) {
 	n := Namespaced("run42")
-	if n.Input != "run42.vigil.input" || n.DeadLetter != "run42.vigil.dlq" {
+	if n.Input != "run42.vigil.input" || n.DeadLetter != "run42.vigil.dlq" || n.Feedback != "run42.vigil.feedback" {
 		t.Fatalf("unexpected %+v", n)
 	}
 	if Default().WithPrefix("a.") != Default().WithPrefix("a") {
@@ -40,7 +40,7 @@ func TestPrefix(t *testing.T) {
 func TestPolicies(t *testing.T) {
 	for _, r := range Roles() {
 		want := CleanupDelete
-		if r == Incidents {
+		if r == Incidents || r == Feedback {
 			want = CleanupCompact
 		}
 		if r.CleanupPolicy() != want {

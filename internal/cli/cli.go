@@ -62,7 +62,7 @@ key (--kafka.brokers). 'vigil config keys' lists them with their defaults.`,
 		root.PersistentFlags().String(k, "", "configuration key "+k)
 		_ = root.PersistentFlags().MarkHidden(k)
 	}
-	root.AddCommand(newDemo(g), newSimulate(g), newProcess(g), newSink(g), newPublishDataset(g), newProfiles(g), newDevBroker(g), newTopics(g), newEval(g), newConfig(g))
+	root.AddCommand(newDemo(g), newSimulate(g), newProcess(g), newSink(g), newPublishDataset(g), newProfiles(g), newDevBroker(g), newTopics(g), newEval(g), newConfig(g), newReplay(g), newFeedback(g), newAgent(g), newGateway(g))
 	return root
 }
 
