@@ -178,6 +178,14 @@ type Sink struct {
 	// LockCommandTTL is how long a lock command stays valid; agents ignore
 	// older ones (so a replay does not lock today's workstations).
 	LockCommandTTL time.Duration `mapstructure:"lock_command_ttl"`
+	// LockSigningKey is the master key (hex, ≥ 32 bytes) lock commands are
+	// signed with; each device verifies with a key derived from it for that
+	// device (`vigil agent device-key`). Prefer VIGIL_SINK_LOCK_SIGNING_KEY.
+	// `vigil sink` refuses to start without it: agents refuse unsigned
+	// commands.
+	LockSigningKey Secret `mapstructure:"lock_signing_key"`
+	// LockSigningKeyID names the key in each command, so keys can rotate.
+	LockSigningKeyID string `mapstructure:"lock_signing_key_id"`
 }
 
 // Simulate configures the synthetic fleet producer.
@@ -239,8 +247,9 @@ func Default() Config {
 			},
 		},
 		Sink: Sink{
-			Group:          "vigil-sink",
-			LockCommandTTL: 2 * time.Minute,
+			Group:            "vigil-sink",
+			LockCommandTTL:   2 * time.Minute,
+			LockSigningKeyID: "1",
 		},
 		Simulate: Simulate{Seed: 1, Persons: 8, Rate: 0},
 		Log:      Log{Level: "info", Format: "text"},

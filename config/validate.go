@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -187,6 +188,14 @@ func unitOpen(p *problems, key string, v float64) bool {
 func (s Sink) validate(p *problems) {
 	p.name("sink.group", s.Group)
 	p.positive("sink.lock_command_ttl", s.LockCommandTTL)
+	if s.LockSigningKey.IsSet() {
+		if k, err := hex.DecodeString(s.LockSigningKey.Reveal()); err != nil || len(k) < 32 {
+			p.add("sink.lock_signing_key", "must be at least 32 bytes, hex encoded")
+		}
+	}
+	if s.LockSigningKeyID == "" || strings.ContainsAny(s.LockSigningKeyID, " \t\n") {
+		p.add("sink.lock_signing_key_id", "must be a non-empty word, got %q", s.LockSigningKeyID)
+	}
 }
 
 func (s Simulate) validate(p *problems) {

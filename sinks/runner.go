@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-auth/vigil/internal/eos"
 	"github.com/vigil-auth/vigil/schemas"
+	"github.com/vigil-auth/vigil/sinks/lockauth"
 	"github.com/vigil-auth/vigil/topics"
 )
 
@@ -28,7 +29,11 @@ type Config struct {
 	Codec           *schemas.Codec
 	// LockCommandTTL is how long a lock command stays valid. Default 2 min.
 	LockCommandTTL time.Duration
-	Logger         *slog.Logger
+	// LockSigner signs every lock command (headers vigil-signature and
+	// vigil-key-id) so lock agents can tell it from a forgery. Nil sends
+	// unsigned commands, which agents refuse: tests and demos only.
+	LockSigner *lockauth.Signer
+	Logger     *slog.Logger
 }
 
 // Counters are the sink's running totals.
@@ -121,7 +126,11 @@ func (s *Sink) translate(r *kgo.Record) ([]*kgo.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode lock command: %w", err)
 		}
-		out = append(out, &kgo.Record{Topic: s.cfg.Topics.LockCommands, Key: []byte(cmd.DeviceID), Value: v})
+		rec := &kgo.Record{Topic: s.cfg.Topics.LockCommands, Key: []byte(cmd.DeviceID), Value: v}
+		if s.cfg.LockSigner != nil {
+			rec.Headers = s.cfg.LockSigner.Headers(cmd)
+		}
+		out = append(out, rec)
 		s.Counters.LockCommands.Add(1)
 	}
 	if inc := IncidentFor(d); inc != nil {

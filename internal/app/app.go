@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-auth/vigil/processors/window"
 	"github.com/vigil-auth/vigil/schemas"
 	"github.com/vigil-auth/vigil/sinks"
+	"github.com/vigil-auth/vigil/sinks/lockauth"
 )
 
 // Env is a configured environment: connections and shared components.
@@ -179,11 +180,22 @@ func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*p
 	return processors.New(c)
 }
 
-// Sink returns a sink instance.
+// Sink returns a sink instance. It signs lock commands with
+// sink.lock_signing_key and refuses to start without one: lock agents refuse
+// unsigned commands, so a sink without a key would lock nobody.
 func (e *Env) Sink(instance string) (*sinks.Sink, error) {
+	if !e.Cfg.Sink.LockSigningKey.IsSet() {
+		return nil, errors.New("sink.lock_signing_key is not set (VIGIL_SINK_LOCK_SIGNING_KEY, hex, ≥ 32 bytes): " +
+			"lock agents refuse unsigned lock commands")
+	}
+	key, err := lockauth.ParseKey(e.Cfg.Sink.LockSigningKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("sink.lock_signing_key: %w", err)
+	}
 	return sinks.New(sinks.Config{
 		ClientOpts: e.KafkaOpts, Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Sink.Group,
 		TransactionalID: e.Cfg.Kafka.TransactionalIDPrefix + "-sink-" + instance,
 		Codec:           e.Codec, LockCommandTTL: e.Cfg.Sink.LockCommandTTL, Logger: e.Log,
+		LockSigner: &lockauth.Signer{KeyID: e.Cfg.Sink.LockSigningKeyID, Master: key},
 	})
 }

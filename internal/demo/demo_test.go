@@ -76,6 +76,9 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if counts["inject-fast"] != 5 || counts["takeover"] != 5 || counts["genuine"] != 10 {
 		t.Fatalf("fleet had %v sessions per scenario", counts)
 	}
+	if rep.LockCmdsVerified != rep.LockCmds || rep.LockCmds == 0 {
+		t.Errorf("%d of %d lock commands carry a signature the device's lock agent accepts", rep.LockCmdsVerified, rep.LockCmds)
+	}
 	if rep.DeadLetters != 0 {
 		t.Errorf("%d dead letters from well-formed input", rep.DeadLetters)
 	}
