@@ -9,8 +9,10 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/vigil-auth/vigil/processors/keystroke"
 	"github.com/vigil-auth/vigil/processors/session"
@@ -33,6 +35,10 @@ type ContinuousOptions struct {
 	Secret []byte
 	// Workers bounds parallelism; 0 means GOMAXPROCS.
 	Workers int
+	// WalkAwayUS, when > 0, puts an idle gap of this length (event time)
+	// between the owner's last key and the impostor's first, the walk-away
+	// takeover; capture sends heartbeats in it as usual. 0 means no break.
+	WalkAwayUS int64
 }
 
 // KeysStat is a keystroke count that may be infinite ("not locked"); it
@@ -148,7 +154,9 @@ const (
 // as in EvaluateKeystroke. The stream is u's session s, immediately followed
 // by impostor v's session s, time-shifted so v's first key comes one typical
 // inter-key gap (the median down-down gap of u's session, at most
-// keystroke.MaxGapUS) after u's last key: no idle gap, no heartbeat. Key
+// keystroke.MaxGapUS) after u's last key: no idle gap, no heartbeat (or,
+// with ContinuousOptions.WalkAwayUS, after an idle gap of that length: the
+// walk-away takeover). Key
 // events are batched as capture would (sim.Flush: ≤ 64 events or 100 ms per
 // batch, seq numbers, heartbeats in the owner's own pauses, a final
 // BatchSessionEnd batch; one label throughout, so batching does not reveal
@@ -271,7 +279,7 @@ func EvaluateContinuous(typists []Typist, opts ContinuousOptions) (*ContinuousRe
 					errMu.Unlock()
 					return
 				}
-				tr, err := runStream(cfg, own, pop, typists[u].ID, gen, typists[v].ID, typists[v].Sessions[s])
+				tr, err := runStream(cfg, own, pop, typists[u].ID, gen, typists[v].ID, typists[v].Sessions[s], opts.WalkAwayUS)
 				if err != nil {
 					errMu.Lock()
 					firstErr = err
@@ -292,6 +300,9 @@ func EvaluateContinuous(typists []Typist, opts ContinuousOptions) (*ContinuousRe
 			"owner profile enrolled on the other sessions; population = other users' profiles; real windowing, scoring, trust and lock policy",
 		Users:    nu,
 		Sessions: maxS,
+	}
+	if opts.WalkAwayUS > 0 {
+		rep.Protocol = strings.Replace(rep.Protocol, "without a break", fmt.Sprintf("after a %s walk-away gap", time.Duration(opts.WalkAwayUS)*time.Microsecond), 1)
 	}
 	var keys, emit []float64
 	for s := range results {
@@ -398,10 +409,10 @@ func typicalGapUS(st []keystroke.Stroke) int64 {
 
 // runStream runs one takeover stream through a fresh partition.
 func runStream(cfg session.Config, own *keystroke.Profile, pop *keystroke.Population,
-	user string, gen Session, impostor string, imp Session) (ContinuousTrial, error) {
+	user string, gen Session, impostor string, imp Session, walkAwayUS int64) (ContinuousTrial, error) {
 	tr := ContinuousTrial{User: user, Session: gen.ID, Impostor: impostor, GenuineKeys: len(gen.Strokes), ImpostorKeys: len(imp.Strokes)}
 	gShift := contBaseUS - gen.Strokes[0].DownUS
-	impStartUS := gen.Strokes[len(gen.Strokes)-1].DownUS + gShift + typicalGapUS(gen.Strokes)
+	impStartUS := gen.Strokes[len(gen.Strokes)-1].DownUS + gShift + typicalGapUS(gen.Strokes) + max(walkAwayUS, 0)
 	iShift := impStartUS - imp.Strokes[0].DownUS
 	label := schemas.Label{Scenario: "continuous-takeover", Actor: user}
 	events := make([]sim.Event, 0, 2*(len(gen.Strokes)+len(imp.Strokes)))

@@ -105,7 +105,8 @@ func TestRunContinuousErrors(t *testing.T) {
 //	VIGIL_DATASETS=/work/shared/datasets go test -run TestContinuousReport -v ./evaluation/
 //
 // VIGIL_CONT_OFFSETS=all uses every other user as impostor (default: 8
-// offsets spread over the users, for run time).
+// offsets spread over the users, for run time). VIGIL_CONT_WALKAWAY=3m puts
+// an idle gap of that length before the impostor (walk-away takeover).
 func TestContinuousReport(t *testing.T) {
 	dir := os.Getenv("VIGIL_DATASETS")
 	if dir == "" {
@@ -120,6 +121,13 @@ func TestContinuousReport(t *testing.T) {
 	if os.Getenv("VIGIL_CONT_OFFSETS") == "all" {
 		opts.Offsets = nil
 	}
+	if w := os.Getenv("VIGIL_CONT_WALKAWAY"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.WalkAwayUS = d.Microseconds()
+	}
 	start := time.Now()
 	rep, err := RunContinuous(f, opts)
 	if err != nil {
@@ -131,4 +139,27 @@ func TestContinuousReport(t *testing.T) {
 	}
 	js, _ := json.MarshalIndent(rep, "", "  ")
 	t.Logf("villani free_text, continuous (%v)\n%s\n%s", time.Since(start).Round(time.Millisecond), sb.String(), js)
+}
+
+func TestRunContinuousWalkAway(t *testing.T) {
+	csv := synthCSV(8, 6, 300, false, 3)
+	run := func(gapUS int64) *ContinuousReport {
+		rep, err := RunContinuous(strings.NewReader(csv), ContinuousOptions{Offsets: []int{1, 3}, Workers: 2, WalkAwayUS: gapUS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	direct, away := run(0), run(3*60_000_000)
+	if !strings.Contains(away.Protocol, "3m0s walk-away") {
+		t.Errorf("protocol %q", away.Protocol)
+	}
+	// After a walk-away the newcomer is judged on their own keystrokes from
+	// a lowered trust: locked at least as fast as without a break, and the
+	// genuine part is unchanged.
+	if away.LockedShare != 1 || away.KeysToLockMedian > direct.KeysToLockMedian || away.FalseLocks != direct.FalseLocks {
+		t.Errorf("walk-away: locked %.2f, median %s (direct %s), false locks %d (direct %d)",
+			away.LockedShare, away.KeysToLockMedian, direct.KeysToLockMedian, away.FalseLocks, direct.FalseLocks)
+	}
+	t.Logf("keys to lock median: %s direct, %s after a walk-away", direct.KeysToLockMedian, away.KeysToLockMedian)
 }

@@ -26,13 +26,14 @@ const (
 	FDeviation                   // largest distance from the start–end line / end-to-end distance
 	FClickPause                  // ms, pause between the last movement and the press (PointClick)
 	FClickHold                   // ms, press to release (PointClick, DragDrop)
+	FThink                       // ms, from the end of the previous action to the start of this one
 	NumFeatures   = iota
 )
 
 var featureNames = [NumFeatures]string{
 	"duration", "path", "straightness", "speed_mean", "speed_max", "speed_cv",
 	"accel_mean", "accel_max", "jerk_mean", "curvature", "angle_change",
-	"direction", "points", "peak_at", "deviation", "click_pause", "click_hold",
+	"direction", "points", "peak_at", "deviation", "click_pause", "click_hold", "think",
 }
 
 func (f Feature) String() string {
@@ -73,6 +74,7 @@ var binnings = [NumFeatures]binning{
 	FDeviation:    {log: true, lo: 0.003, hi: 2},
 	FClickPause:   {log: true, lo: 5, hi: 5000},
 	FClickHold:    {log: true, lo: 10, hi: 3000},
+	FThink:        {log: true, lo: 10, hi: 60000},
 }
 
 // bin returns the histogram bin of value v of feature f.

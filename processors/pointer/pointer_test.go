@@ -288,13 +288,16 @@ func TestProfileRoundTrip(t *testing.T) {
 	if q.Actions() != ps[0].Actions() {
 		t.Error("actions lost")
 	}
-	for _, bad := range [][]byte{nil, []byte("VPP\x02"), b[:len(b)-1], append(append([]byte{}, b...), 0)} {
+	for _, bad := range [][]byte{nil, []byte("VPP\x03"), []byte(profileMagic), b[:len(b)-1], append(append([]byte{}, b...), 0)} {
 		if q.UnmarshalBinary(bad) == nil {
 			t.Errorf("accepted corrupt input of %d bytes", len(bad))
 		}
 	}
-	// a full profile stays within the bound
+	// a full profile (every histogram, a full reservoir) stays within the bound
 	full := NewProfile()
+	for i := 0; i < ReservoirSize; i++ {
+		full.res.add(vec{kind: uint8(DragDrop)}, uint64(i))
+	}
 	for c := 0; c < NumClasses; c++ {
 		for f := range full.h[c] {
 			for b := 0; b < NumBins; b++ {
@@ -304,6 +307,8 @@ func TestProfileRoundTrip(t *testing.T) {
 	}
 	if fb, _ := full.MarshalBinary(); len(fb) > MaxProfileBytes {
 		t.Errorf("full profile %d bytes", len(fb))
+	} else if err := q.UnmarshalBinary(fb); err != nil {
+		t.Errorf("full profile: %v", err)
 	}
 }
 
@@ -345,6 +350,7 @@ func FuzzProfileUnmarshal(f *testing.F) {
 	b, _ := ps[0].MarshalBinary()
 	f.Add(b)
 	f.Add([]byte(profileMagic))
+	f.Add(encodeV1(ps[0]))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p Profile
 		if p.UnmarshalBinary(data) != nil {

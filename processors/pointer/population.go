@@ -11,7 +11,7 @@ const (
 	// population only with at least this many observations (fewer is noise).
 	popMinN = 5
 	// MaxPopulationBytes is the upper bound of Population.MarshalBinary.
-	MaxPopulationBytes = 48 << 10
+	MaxPopulationBytes = 96 << 10
 )
 
 // Population summarises many users' profiles for normalisation: per action
@@ -27,6 +27,9 @@ type Population struct {
 	users int
 	mix   popMix
 	h     [NumClasses][NumFeatures]popHist
+	// sample holds at most PopulationSample action vectors, an equal share
+	// from every user with a reservoir, for the joint evidence.
+	sample []vec
 }
 
 // popHist is an average of normalised histograms over users.
@@ -77,7 +80,36 @@ func NewPopulation(profiles []*Profile) *Population {
 			pp.h[c][f] = finish(h[c][f])
 		}
 	}
+	pp.sample = sampleVectors(profiles)
 	return pp
+}
+
+// sampleVectors takes an equal share of PopulationSample from every
+// profile's reservoir, evenly spaced through it (deterministic; with more
+// users than PopulationSample, the first ones in order contribute one each).
+func sampleVectors(profiles []*Profile) []vec {
+	users := 0
+	for _, p := range profiles {
+		if p != nil && len(p.res.v) > 0 {
+			users++
+		}
+	}
+	if users == 0 {
+		return nil
+	}
+	q := max(1, PopulationSample/users)
+	out := make([]vec, 0, min(PopulationSample, q*users))
+	for _, p := range profiles {
+		if p == nil || len(p.res.v) == 0 {
+			continue
+		}
+		n := len(p.res.v)
+		take := min(q, n, PopulationSample-len(out))
+		for i := 0; i < take; i++ {
+			out = append(out, p.res.v[i*n/take])
+		}
+	}
+	return out
 }
 
 func accum(a *popHist, h *hist) {
@@ -100,11 +132,16 @@ func finish(a popHist) popHist {
 	return a
 }
 
-// Binary format (little endian), version 1: "VPN" 0x01, users uvarint,
+// Binary format (little endian), version 2: "VPN" 0x02, users uvarint,
 // then the mix and every class/feature histogram in index order, each as
-// users uint16 and (if users > 0) its float32 probabilities. At most
-// 4+5+146+612·66 ≈ 40 KiB.
-const popMagic = "VPN\x01"
+// users uint16 and (if users > 0) its float32 probabilities, then the
+// vector sample: count uvarint and count × (kind byte, vecDims bytes). At
+// most 4+5+146+648·66+3+2048·19 ≈ 80 KiB < MaxPopulationBytes. Version 1
+// (17 features, no sample) still decodes; it re-encodes as version 2.
+const (
+	popMagic   = "VPN\x02"
+	popMagicV1 = "VPN\x01"
+)
 
 func putPopHist(b []byte, h *popHist) []byte { return putProbs(b, h.users, h.p[:]) }
 
@@ -148,12 +185,20 @@ func (pp *Population) MarshalBinary() ([]byte, error) {
 			b = putPopHist(b, &pp.h[c][f])
 		}
 	}
-	return b, nil
+	return appendVecs(b, pp.sample), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary produced.
 func (pp *Population) UnmarshalBinary(data []byte) error {
-	if len(data) > MaxPopulationBytes || len(data) < len(popMagic) || string(data[:len(popMagic)]) != popMagic {
+	if len(data) > MaxPopulationBytes || len(data) < len(popMagic) {
+		return errCorrupt
+	}
+	nf := NumFeatures
+	switch string(data[:len(popMagic)]) {
+	case popMagic:
+	case popMagicV1:
+		nf = numFeaturesV1
+	default:
 		return errCorrupt
 	}
 	r := &reader{b: data[len(popMagic):]}
@@ -165,9 +210,12 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	q.users = int(u)
 	q.mix.users = r.probs(q.mix.p[:])
 	for c := range q.h {
-		for f := range q.h[c] {
+		for f := 0; f < nf; f++ {
 			r.popHist(&q.h[c][f])
 		}
+	}
+	if nf == NumFeatures {
+		q.sample = r.vecs(PopulationSample)
 	}
 	if r.err || len(r.b) != 0 {
 		return errCorrupt

@@ -14,7 +14,7 @@ const (
 	// newest actions always count.
 	MaxCount = 2000
 	// MaxProfileBytes is the upper bound of Profile.MarshalBinary's output.
-	MaxProfileBytes = 48 << 10
+	MaxProfileBytes = 64 << 10
 )
 
 // hist is a histogram of one feature in one action class.
@@ -39,7 +39,8 @@ func (h *hist) add(b int) {
 // class (kind × distance band × direction sector), and per class a histogram of every feature
 // on fixed bins. Histograms (rather than Gaussians) keep the skewed and
 // multi-modal shapes of pointer kinematics and cost a fixed size: the
-// encoding is at most ~40 KiB (MaxProfileBytes 48 KiB), whatever the
+// encoding is at most ~61 KiB (MaxProfileBytes 64 KiB, with the reservoir of
+// ReservoirSize action vectors for the joint evidence), whatever the
 // enrolment.
 //
 // A Profile is not safe for concurrent mutation; concurrent Score calls on
@@ -48,6 +49,9 @@ type Profile struct {
 	actions int64
 	mix     mixHist
 	h       [NumClasses][NumFeatures]hist
+	// res is a bounded sample of whole action vectors for the joint
+	// (k-nearest-neighbour) evidence; see joint.go.
+	res reservoir
 }
 
 // mixHist is the histogram of action classes.
@@ -78,6 +82,7 @@ func (p *Profile) Actions() int64 { return p.actions }
 func (p *Profile) Update(actions []Action) {
 	for i := range actions {
 		a := &actions[i]
+		p.res.add(a.vector(), uint64(p.actions))
 		p.actions++
 		c := a.Class()
 		p.mix.add(c)
@@ -89,15 +94,25 @@ func (p *Profile) Update(actions []Action) {
 	}
 }
 
-// Binary format (little endian), version 1:
+// Binary format (little endian), version 2:
 //
-//	"VPP" 0x01, actions uvarint, mix: NumClasses float32 counts,
+//	"VPP" 0x02, actions uvarint, mix: NumClasses float32 counts,
 //	histograms: count uvarint, then (index uint16 = class·NumFeatures +
-//	feature, NumBins float32 counts)… in index order; empty ones omitted.
+//	feature, NumBins float32 counts)… in index order; empty ones omitted;
+//	reservoir: seen uvarint, count uvarint, then count × (kind byte,
+//	vecDims bytes).
 //
-// At most 4+10+36·4+2+612·66 ≈ 40 KiB < MaxProfileBytes; a profile
-// enrolled on a few thousand actions fills most histograms.
-const profileMagic = "VPP\x01"
+// At most 4+10+36·4+3+648·66+10+1024·19 ≈ 61 KiB < MaxProfileBytes.
+// Version 1 (before the think-time feature and the reservoir: 17 features,
+// no reservoir) still decodes: its histograms keep their meaning, the new
+// feature's histograms start empty and the joint evidence stays off until
+// the profile has learned new actions. It re-encodes as version 2.
+const (
+	profileMagic   = "VPP\x02"
+	profileMagicV1 = "VPP\x01"
+	// numFeaturesV1 is NumFeatures in format version 1.
+	numFeaturesV1 = 17
+)
 
 // MarshalBinary encodes the profile compactly and deterministically.
 func (p *Profile) MarshalBinary() ([]byte, error) {
@@ -128,7 +143,37 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	return b, nil
+	b = binary.AppendUvarint(b, p.res.seen)
+	return appendVecs(b, p.res.v), nil
+}
+
+func appendVecs(b []byte, vs []vec) []byte {
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for i := range vs {
+		b = append(b, vs[i].kind)
+		b = append(b, vs[i].v[:]...)
+	}
+	return b
+}
+
+// vecs reads a vector list of at most max entries.
+func (r *reader) vecs(max int) []vec {
+	n := r.uvarint()
+	if r.err || n > uint64(max) || n*vecBytes > uint64(len(r.b)) {
+		r.err = true
+		return nil
+	}
+	vs := make([]vec, n)
+	for i := range vs {
+		raw := r.bytes(vecBytes)
+		if raw == nil || raw[0] >= NumKinds {
+			r.err = true
+			return nil
+		}
+		vs[i].kind = raw[0]
+		copy(vs[i].v[:], raw[1:])
+	}
+	return vs
 }
 
 var errCorrupt = errors.New("pointer: corrupt or unsupported encoding")
@@ -195,7 +240,15 @@ func (r *reader) readHist(h *hist) {
 // UnmarshalBinary decodes what MarshalBinary produced. It rejects unknown
 // versions, truncated, trailing or oversized input and out-of-range values.
 func (p *Profile) UnmarshalBinary(data []byte) error {
-	if len(data) > MaxProfileBytes || len(data) < len(profileMagic) || string(data[:len(profileMagic)]) != profileMagic {
+	if len(data) > MaxProfileBytes || len(data) < len(profileMagic) {
+		return errCorrupt
+	}
+	nf := NumFeatures
+	switch string(data[:len(profileMagic)]) {
+	case profileMagic:
+	case profileMagicV1:
+		nf = numFeaturesV1
+	default:
 		return errCorrupt
 	}
 	r := &reader{b: data[len(profileMagic):]}
@@ -215,17 +268,24 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	}
 	q.mix.n = mn
 	n := r.uvarint()
-	if n > NumClasses*NumFeatures {
+	if n > uint64(NumClasses*nf) {
 		return errCorrupt
 	}
 	last := -1
 	for i := uint64(0); i < n && !r.err; i++ {
 		idx := int(r.u16())
-		if idx <= last || idx >= NumClasses*NumFeatures {
+		if idx <= last || idx >= NumClasses*nf {
 			return errCorrupt // out of range, duplicate or unsorted
 		}
 		last = idx
-		r.readHist(&q.h[idx/NumFeatures][idx%NumFeatures])
+		r.readHist(&q.h[idx/nf][idx%nf])
+	}
+	if nf == NumFeatures {
+		q.res.seen = r.uvarint()
+		q.res.v = r.vecs(ReservoirSize)
+		if q.res.seen > ReservoirHorizon || uint64(len(q.res.v)) > q.res.seen {
+			return errCorrupt
+		}
 	}
 	if r.err || len(r.b) != 0 {
 		return errCorrupt

@@ -128,7 +128,10 @@ type Segmenter struct {
 	pre      []point
 	preValid bool
 	pauseUS  int64 // pause between the last pre-press movement and the press
-	out      []Action
+	// end of the previous action, for the think time
+	lastEndUS int64
+	hasEnd    bool
+	out       []Action
 }
 
 // NewSegmenter returns a Segmenter; zero fields of cfg take their defaults.
@@ -269,11 +272,28 @@ func (s *Segmenter) addDrag(p point) {
 	s.lastX, s.lastY, s.hasPos = p.x, p.y, true
 }
 
+// emit completes action a: it records the think time since the previous
+// action of the session (when that is no longer than maxThinkUS; a longer
+// gap is an absence, not a pause between actions) and queues a.
+func (s *Segmenter) emit(a Action) {
+	if s.hasEnd && a.StartUS >= s.lastEndUS && a.StartUS-s.lastEndUS <= maxThinkUS {
+		a.set(FThink, float64(a.StartUS-s.lastEndUS)/1000)
+	}
+	if !s.hasEnd || a.EndUS > s.lastEndUS {
+		s.lastEndUS = a.EndUS
+	}
+	s.hasEnd = true
+	s.out = append(s.out, a)
+}
+
+// maxThinkUS bounds the think time between actions (60 s).
+const maxThinkUS = 60_000_000
+
 func (s *Segmenter) emitMove() {
 	if len(s.move) >= s.cfg.MinMovePoints {
 		a := Action{Kind: MouseMove, StartUS: s.move[0].t, EndUS: s.move[len(s.move)-1].t}
 		extract(&a, s.move, -1, -1)
-		s.out = append(s.out, a)
+		s.emit(a)
 	}
 	s.move = s.move[:0]
 }
@@ -288,7 +308,7 @@ func (s *Segmenter) release(t int64) {
 		}
 		a := Action{Kind: DragDrop, Button: s.down, StartUS: s.drag[0].t, EndUS: t}
 		extract(&a, s.drag, -1, hold)
-		s.out = append(s.out, a)
+		s.emit(a)
 	} else {
 		pts := s.pre
 		pause := int64(-1)
@@ -301,7 +321,7 @@ func (s *Segmenter) release(t int64) {
 		}
 		a := Action{Kind: PointClick, Button: s.down, StartUS: start, EndUS: t}
 		extract(&a, pts, pause, hold)
-		s.out = append(s.out, a)
+		s.emit(a)
 		s.pre = pts[:0]
 	}
 	s.down = 0

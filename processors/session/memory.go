@@ -31,4 +31,6 @@ func (m *MemoryProfiles) Learn(tenant, user string, strokes []keystroke.Stroke) 
 }
 
 // Population implements Profiles.
-func (m *MemoryProfiles) Population(tenant string) *keystroke.Population { return m.Populations[tenant] }
+func (m *MemoryProfiles) Population(tenant string) *keystroke.Population {
+	return m.Populations[tenant]
+}

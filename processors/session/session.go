@@ -51,9 +51,13 @@ type Config struct {
 	// apart. Default "ks-1".
 	ModelVersion string
 	// ContextKeys is how many recent keystrokes of the session are scored at
-	// each window close (the window's own and those before it). Default 50:
-	// two default windows, a trade between evidence per score and how long
-	// an earlier typist's keys keep diluting a newcomer's.
+	// each window close (the window's own and those before it). Default 25,
+	// one full default window: successive full windows are then scored on
+	// disjoint keystrokes, so each moves trust by fresh evidence (a proper
+	// sequential test), and an earlier typist's keys stop diluting a
+	// newcomer's after one window. (50 was the previous default: it halved
+	// the noise of one score but counted each keystroke twice and carried
+	// the owner's keys into the impostor's first two decisions.)
 	ContextKeys int
 	// EvidenceKeys is how many new keystrokes a window needs for its score
 	// to move trust with full weight; a window with fewer moves it in
@@ -61,6 +65,12 @@ type Config struct {
 	// small time-closed window. 0 means Window.MaxKeys; negative disables
 	// the scaling.
 	EvidenceKeys int
+	// IdleResetUS is the input gap (no key or pointer event for this long,
+	// event time) after which the session is treated as a walk-away
+	// opportunity: the scoring context is cleared, so keystrokes before
+	// the gap do not dilute the evidence of those after it, and trust is
+	// capped at Trust.IdleTrust. Default 60 s; negative disables.
+	IdleResetUS int64
 	// EnrolKeys is how many keystrokes a profile needs before it is used for
 	// scoring; until then sessions of that user are ENROLLING and protected by
 	// the injection rules only. Default 1500.
@@ -99,7 +109,10 @@ func (c Config) Defaults() Config {
 		c.ModelVersion = "ks-1"
 	}
 	if c.ContextKeys == 0 {
-		c.ContextKeys = 50
+		c.ContextKeys = 25
+	}
+	if c.IdleResetUS == 0 {
+		c.IdleResetUS = 60_000_000
 	}
 	if c.EnrolKeys == 0 {
 		c.EnrolKeys = 1500
@@ -213,6 +226,7 @@ type state struct {
 	trust                           trust.State
 	context                         []keystroke.Stroke // ring, oldest first
 	lastSeq                         int64
+	lastInputUS                     int64 // latest event time of the closed windows, -1 if none
 	keys                            int64
 	decisions                       int64
 	late                            int32
@@ -345,7 +359,7 @@ func (p *Partition) newState(key string, b *schemas.InputBatch) *state {
 	st := &state{
 		key: key, tenant: b.Tenant, user: b.UserID, device: b.DeviceID, sessionID: b.SessionID,
 		win: window.NewSession(p.cfg.Window), det: injection.NewDetector(p.cfg.Injection),
-		trust: trust.NewState(p.cfg.Trust), lastSeq: -1, dueAt: -1,
+		trust: trust.NewState(p.cfg.Trust), lastSeq: -1, lastInputUS: -1, dueAt: -1,
 	}
 	st.elem = p.lru.PushBack(st)
 	p.sessions[key] = st
@@ -397,6 +411,15 @@ func (p *Partition) advance(profiles Profiles) []schemas.Decision {
 
 // closeWindow scores a closed window and applies the trust policy.
 func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) schemas.Decision {
+	if first, ok := firstEventUS(w); ok {
+		if p.cfg.IdleResetUS > 0 && st.lastInputUS >= 0 && first-st.lastInputUS >= p.cfg.IdleResetUS {
+			// Walk-away opportunity: judge what follows on its own.
+			st.context = st.context[:0]
+			st.trust.Idle(p.cfg.Trust)
+		}
+		st.lastInputUS = max(st.lastInputUS, w.LastUS)
+	}
+	st.trust.Typed(w.KeyDowns)
 	var strokes []keystroke.Stroke
 	for _, e := range w.Keys {
 		strokes = st.pairer.Push(e, strokes)
@@ -441,6 +464,19 @@ func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) 
 	}
 	p.applyVerdict(st, &d, v)
 	return d
+}
+
+// firstEventUS is the time of the window's first input event.
+func firstEventUS(w *window.Window) (int64, bool) {
+	switch {
+	case len(w.Keys) > 0 && len(w.Pointer) > 0:
+		return min(w.Keys[0].TimeUS, w.Pointer[0].TimeUS), true
+	case len(w.Keys) > 0:
+		return w.Keys[0].TimeUS, true
+	case len(w.Pointer) > 0:
+		return w.Pointer[0].TimeUS, true
+	}
+	return 0, false
 }
 
 // evidenceWeight is the share of a full decision's evidence that a window

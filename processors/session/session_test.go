@@ -3,8 +3,10 @@ package session
 import (
 	"errors"
 	"reflect"
+	"sort"
 	"testing"
 
+	"github.com/vigil-auth/vigil/processors/trust"
 	"github.com/vigil-auth/vigil/schemas"
 )
 
@@ -194,4 +196,137 @@ func TestSessionBoundEvictsLeastRecent(t *testing.T) {
 	if s := p.Stats(); s.Sessions != 2 {
 		t.Fatalf("sessions = %d, want the bound 2", s.Sessions)
 	}
+}
+
+// humanBatch is like batch with human variability: each gap and hold is
+// jittered (deterministically) by up to ±15 %, holds around 70–110 ms.
+func humanBatch(seq int64, startUS int64, gapsMS ...int64) *schemas.InputBatch {
+	b := &schemas.InputBatch{Tenant: "t", UserID: "u1", DeviceID: "d1", SessionID: "s1", Source: schemas.SourceSimulator, Seq: seq}
+	ts := startUS
+	x := uint64(seq)*2654435761 + 12345
+	jit := func(v int64) int64 {
+		x = x*6364136223846793005 + 1442695040888963407
+		return v * (85 + int64(x>>33)%31) / 100
+	}
+	for i, g := range gapsMS {
+		ts += jit(g * 1000)
+		tok := uint32(0x10000000 | (i%26 + 1))
+		b.Keys = append(b.Keys, schemas.KeyEvent{TimeUS: ts, Action: schemas.KeyDown, Token: tok},
+			schemas.KeyEvent{TimeUS: ts + jit(int64(70+10*i)*1000), Action: schemas.KeyUp, Token: tok})
+	}
+	sort.SliceStable(b.Keys, func(i, j int) bool { return b.Keys[i].TimeUS < b.Keys[j].TimeUS })
+	b.SentUS = b.Keys[len(b.Keys)-1].TimeUS + 10_000
+	return b
+}
+
+// typeSession feeds n batches of five keystrokes with the given gaps (ms)
+// to session sid from startUS and returns the decisions and the end time.
+func typeSession(t *testing.T, p *Partition, prof Profiles, sid string, seq0 int64, startUS int64, n int, gapsMS ...int64) ([]schemas.Decision, int64) {
+	t.Helper()
+	var out []schemas.Decision
+	for i := 0; i < n; i++ {
+		b := humanBatch(seq0+int64(i), startUS, gapsMS...)
+		b.SessionID = sid
+		startUS = b.SentUS
+		res, err := p.Process(b, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.Decisions...)
+	}
+	return out, startUS
+}
+
+var (
+	ownerGaps    = []int64{150, 170, 130, 210, 180}
+	strangerGaps = []int64{420, 60, 650, 90, 380}
+)
+
+func TestWarmupDampsEarlyPenalties(t *testing.T) {
+	firstTrust := func(tr trust.Params) float64 {
+		p := NewPartition(Config{EnrolKeys: 200, Trust: tr})
+		prof := mapProfiles()
+		typeSession(t, p, prof, "enrol", 0, t0, 60, ownerGaps...) // 300 keys
+		d, _ := typeSession(t, p, prof, "s2", 0, t0+600_000_000, 10, strangerGaps...)
+		for _, x := range d {
+			if x.Keys > 0 && x.Outcome != schemas.OutcomeEnrolling {
+				return x.Trust
+			}
+		}
+		t.Fatal("no scored decision")
+		return 0
+	}
+	warm := firstTrust(trust.DefaultParams())
+	cold := trust.DefaultParams()
+	cold.WarmupKeys = 0
+	noWarm := firstTrust(cold)
+	if !(noWarm < 1 && warm > noWarm) {
+		t.Fatalf("first foreign window right after authentication: trust %.3f with warm-up, %.3f without", warm, noWarm)
+	}
+}
+
+func TestIdleGapResetsContextAndLowersTrust(t *testing.T) {
+	p := NewPartition(Config{EnrolKeys: 200})
+	prof := mapProfiles()
+	d, end := typeSession(t, p, prof, "s1", 0, t0, 60, ownerGaps...)
+	st := p.sessions["t\x00s1"]
+	if len(st.context) != p.cfg.ContextKeys || d[len(d)-1].Trust < 0.99 {
+		t.Fatalf("before the gap: context %d, trust %.2f", len(st.context), d[len(d)-1].Trust)
+	}
+	// 90 s without input, then five more keys and a session end.
+	b := humanBatch(60, end+90_000_000, ownerGaps...)
+	b.Flags |= schemas.BatchSessionEnd
+	res, err := p.Process(b, prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Decisions[len(res.Decisions)-1]
+	if last.Keys != 5 {
+		t.Fatalf("post-gap window holds %d keys, want 5", last.Keys)
+	}
+	// The post-gap window was scored on its own strokes only, from the
+	// walk-away prior (IdleTrust), not from the pre-gap trust of 1.
+	if st.trust.AuthKeys != -1 || last.Trust > trust.DefaultParams().IdleTrust+trust.DefaultParams().Reward+1e-9 {
+		t.Fatalf("after the idle gap: auth keys %d, trust %.2f", st.trust.AuthKeys, last.Trust)
+	}
+
+	// A gap shorter than IdleResetUS changes nothing.
+	p = NewPartition(Config{EnrolKeys: 200})
+	prof = mapProfiles()
+	_, end = typeSession(t, p, prof, "s1", 0, t0, 60, ownerGaps...)
+	d, _ = typeSession(t, p, prof, "s1", 60, end+20_000_000, 1, ownerGaps...)
+	st = p.sessions["t\x00s1"]
+	if st.trust.AuthKeys < 0 || len(st.context) < p.cfg.ContextKeys && len(d) > 0 {
+		t.Fatalf("short pause treated as idle: auth keys %d, context %d", st.trust.AuthKeys, len(st.context))
+	}
+}
+
+func TestIdleGapSpeedsUpTakeoverLock(t *testing.T) {
+	keysToLock := func(idle int64) int {
+		p := NewPartition(Config{EnrolKeys: 200, IdleResetUS: idle})
+		prof := mapProfiles()
+		typeSession(t, p, prof, "enrol", 0, t0, 80, ownerGaps...)
+		_, end := typeSession(t, p, prof, "s2", 0, t0+600_000_000, 40, ownerGaps...)
+		start := end + 180_000_000 // the owner walks away for 3 min
+		for i := 0; i < 40; i++ {
+			b := humanBatch(int64(40+i), start, strangerGaps...)
+			b.SessionID = "s2"
+			start = b.SentUS
+			res, err := p.Process(b, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range res.Decisions {
+				if d.Action == schemas.ActionLock {
+					return 5 * (i + 1)
+				}
+			}
+		}
+		return 1 << 30
+	}
+	with, without := keysToLock(0), keysToLock(-1)
+	if with > 100 || with > without {
+		t.Fatalf("stranger after a walk-away locked after %d keys with idle reset, %d without", with, without)
+	}
+	t.Logf("keys to lock after walk-away: %d with idle reset, %d without", with, without)
 }

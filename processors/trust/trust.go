@@ -9,6 +9,15 @@
 // a session unless it is both very anomalous and well backed, so a single
 // noisy window does not lock an agent out, while a sustained impostor is
 // locked within a few windows. A rule finding (injection) locks at once.
+//
+// Trust also knows when the user last proved who they are. Right after
+// authentication (session start, re-authentication) the owner is almost
+// certainly the typist, while their first keystrokes of a session are the
+// least typical (warming up, a new task), so penalties are damped over the
+// first WarmupKeys keystrokes. An input gap long enough to walk away from the
+// desk (detected by the caller, see Idle) ends that assurance: trust falls to
+// at most IdleTrust, so the keystrokes after the gap need less evidence to
+// lock if they are a stranger's, and the owner's own typing restores trust.
 package trust
 
 import (
@@ -23,8 +32,10 @@ type Params struct {
 	Initial float64
 	// Neutral is the anomaly score that leaves trust unchanged. Default 0.5.
 	Neutral float64
-	// Penalty is the largest drop caused by one window (score 1, confidence 1).
-	// Default 0.45.
+	// Penalty is the drop caused by one window of score 0.9 (with
+	// LogOddsScale's default) and confidence 1. Default 0.5 (0.45 with the
+	// previous 50-key scoring context, whose overlapping windows counted
+	// each keystroke twice).
 	Penalty float64
 	// Reward is the largest rise caused by one window (score 0, confidence 1).
 	// Default 0.2.
@@ -45,12 +56,25 @@ type Params struct {
 	// LogOddsCap bounds the drop of one window to LogOddsCap × Penalty.
 	// Default 3.
 	LogOddsCap float64
+	// WarmupKeys is the length, in keystrokes since the user authenticated
+	// (session start or re-authentication), of the warm-up in which
+	// penalties are damped: a window's drop is multiplied by WarmupPenalty
+	// at the first keystroke, rising linearly to 1 at WarmupKeys. Default
+	// 150; 0 disables the warm-up.
+	WarmupKeys int
+	// WarmupPenalty is the penalty multiplier at the start of the warm-up,
+	// in 0..1. Default 0.3.
+	WarmupPenalty float64
+	// IdleTrust caps trust after an idle gap (a walk-away opportunity, see
+	// State.Idle); it is the prior that the typist after the gap is still
+	// the owner. Default 0.7; 0 or ≥ Initial leaves trust as it is.
+	IdleTrust float64
 }
 
 // DefaultParams returns the defaults documented on Params.
 func DefaultParams() Params {
-	return Params{Initial: 1, Neutral: 0.5, Penalty: 0.45, Reward: 0.2, StepUpBelow: 0.5, LockBelow: 0.25,
-		LogOddsScale: 2.2, LogOddsCap: 3}
+	return Params{Initial: 1, Neutral: 0.5, Penalty: 0.5, Reward: 0.2, StepUpBelow: 0.5, LockBelow: 0.25,
+		LogOddsScale: 2.2, LogOddsCap: 3, WarmupKeys: 150, WarmupPenalty: 0.3, IdleTrust: 0.7}
 }
 
 // State is the policy state of one session.
@@ -60,10 +84,42 @@ type State struct {
 	SteppedUp bool  // a step-up is outstanding in the current episode
 	Episode   int32 // current or last episode number, 0 if none yet
 	InEpisode bool
+	// AuthKeys is the keystrokes typed since the user last authenticated
+	// (see Typed); -1 once an idle gap ended the post-authentication
+	// warm-up.
+	AuthKeys int64
 }
 
-// NewState returns the state of a new session.
+// NewState returns the state of a new session: the user has just
+// authenticated.
 func NewState(p Params) State { return State{Trust: p.Initial} }
+
+// Typed records n keystrokes of the session (call it before scoring the
+// window that holds them); they advance the warm-up.
+func (s *State) Typed(n int) {
+	if s.AuthKeys >= 0 {
+		s.AuthKeys += int64(n)
+	}
+}
+
+// Idle applies an idle gap: whoever types next may not be the user who
+// authenticated, so the warm-up ends and trust is capped at IdleTrust. A
+// locked session stays locked.
+func (s *State) Idle(p Params) {
+	s.AuthKeys = -1
+	if p.IdleTrust > 0 && s.Trust > p.IdleTrust && !s.Locked {
+		s.Trust = p.IdleTrust
+	}
+}
+
+// penaltyFactor is the warm-up damping of penalties (see Params.WarmupKeys).
+func (s *State) penaltyFactor(p Params) float64 {
+	if p.WarmupKeys <= 0 || s.AuthKeys < 0 || s.AuthKeys >= int64(p.WarmupKeys) {
+		return 1
+	}
+	f := clamp(p.WarmupPenalty, 0, 1)
+	return f + (1-f)*float64(s.AuthKeys)/float64(p.WarmupKeys)
+}
 
 // Verdict is the policy's answer for one window.
 type Verdict struct {
@@ -79,6 +135,7 @@ type Verdict struct {
 func (s *State) Score(p Params, score, confidence float64, enrolling bool) Verdict {
 	if !enrolling && !s.Locked {
 		c := clamp(confidence, 0, 1)
+		pen := p.Penalty * s.penaltyFactor(p)
 		switch {
 		case p.LogOddsScale > 0:
 			e := (logit(score) - logit(p.Neutral)) / p.LogOddsScale
@@ -88,12 +145,12 @@ func (s *State) Score(p Params, score, confidence float64, enrolling bool) Verdi
 			}
 			e = clamp(e, -1, capE)
 			if e > 0 {
-				s.Trust -= c * p.Penalty * e
+				s.Trust -= c * pen * e
 			} else {
 				s.Trust -= c * p.Reward * e
 			}
 		case score > p.Neutral:
-			s.Trust -= c * p.Penalty * (score - p.Neutral) / (1 - p.Neutral)
+			s.Trust -= c * pen * (score - p.Neutral) / (1 - p.Neutral)
 		default:
 			s.Trust += c * p.Reward * (p.Neutral - score) / p.Neutral
 		}
@@ -113,6 +170,7 @@ func (s *State) Rule(p Params) Verdict {
 func (s *State) Reauthenticated(p Params) (closedEpisode bool) {
 	closedEpisode = s.InEpisode
 	s.Trust, s.Locked, s.SteppedUp, s.InEpisode = p.Initial, false, false, false
+	s.AuthKeys = 0
 	return closedEpisode
 }
 
