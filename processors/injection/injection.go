@@ -88,6 +88,12 @@ type Finding struct {
 	Value float64
 	AtUS  int64 // event time of the key that completed the evidence
 	Keys  int   // keystrokes that formed the evidence
+	// Statistical marks evidence that is strong but not certain (the
+	// no_key_structure test): it asks for re-authentication rather than
+	// locking, because a script cannot answer a step-up prompt while a
+	// person it misjudged can. OS flags, machine speed and metronome timing
+	// are certain enough to lock.
+	Statistical bool
 }
 
 // Detector is the per-session rule state. Its memory is bounded by
@@ -183,7 +189,7 @@ func (d *Detector) structureRule(e schemas.KeyEvent) *Finding {
 	if d.st.below < max(d.p.StructureSustain, 1) {
 		return nil
 	}
-	return &Finding{Rule: "injection.no_key_structure", Value: ev.Strength, AtUS: e.TimeUS, Keys: d.st.n}
+	return &Finding{Rule: "injection.no_key_structure", Value: ev.Strength, AtUS: e.TimeUS, Keys: d.st.n, Statistical: true}
 }
 
 // Evidence returns the no_key_structure evidence over the current window

@@ -278,7 +278,10 @@ func (p *Partition) Process(b *schemas.InputBatch, profiles Profiles) (Result, e
 		if e.Action == schemas.KeyDown && e.Flags&schemas.KeyFlagAutoRepeat == 0 {
 			st.keys++
 		}
-		if f := st.det.Observe(e); f != nil && !st.trust.Locked {
+		f := st.det.Observe(e)
+		// A statistical finding keeps firing while the evidence holds; once
+		// the session is asked to step up it has said all it can.
+		if f != nil && !st.trust.Locked && !(f.Statistical && st.trust.SteppedUp) {
 			res.Decisions = append(res.Decisions, p.ruleDecision(st, f))
 		}
 	}
@@ -506,7 +509,11 @@ func (p *Partition) ruleDecision(st *state, f *injection.Finding) schemas.Decisi
 	d.Keys = int32(f.Keys)
 	d.Score, d.Confidence = 1, 1
 	d.Reasons = []schemas.Reason{{Code: f.Rule, Value: f.Value, Weight: 1}}
-	p.applyVerdict(st, &d, st.trust.Rule(p.cfg.Trust))
+	v := st.trust.Rule
+	if f.Statistical {
+		v = st.trust.Suspect
+	}
+	p.applyVerdict(st, &d, v(p.cfg.Trust))
 	return d
 }
 

@@ -165,6 +165,14 @@ func (s *State) Rule(p Params) Verdict {
 	return s.decide(p, false)
 }
 
+// Suspect applies strong but uncertain evidence (a statistical rule): trust
+// drops into the middle of the step-up band, so the user is asked to
+// re-authenticate at once and any further anomalous window locks.
+func (s *State) Suspect(p Params) Verdict {
+	s.Trust = min(s.Trust, (p.LockBelow+p.StepUpBelow)/2)
+	return s.decide(p, false)
+}
+
 // Reauthenticated resets trust after the user proved who they are; an open
 // episode closes.
 func (s *State) Reauthenticated(p Params) (closedEpisode bool) {

@@ -192,3 +192,18 @@ func TestIdleEndsWarmupAndLowersTrust(t *testing.T) {
 		t.Fatalf("IdleTrust 0: trust %.2f", s.Trust)
 	}
 }
+
+func TestStatisticalRuleAsksForStepUpNotLock(t *testing.T) {
+	p := DefaultParams()
+	s := NewState(p)
+	v := s.Suspect(p)
+	if v.Outcome != schemas.OutcomeStepUp || v.Action != schemas.ActionStepUp || v.EpisodeEvent != schemas.EpisodeOpened {
+		t.Fatalf("Suspect = %s/%s/%s, want a step-up opening an episode", v.Outcome, v.Action, v.EpisodeEvent)
+	}
+	if s.Locked {
+		t.Fatal("a statistical finding locked the session")
+	}
+	if v.Trust >= p.StepUpBelow || v.Trust < p.LockBelow {
+		t.Fatalf("trust %.2f is not inside the step-up band [%.2f, %.2f)", v.Trust, p.LockBelow, p.StepUpBelow)
+	}
+}
