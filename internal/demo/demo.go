@@ -49,22 +49,25 @@ type Options struct {
 // SessionResult is one session's line of the report. JSON names are part of
 // the demo's documented output.
 type SessionResult struct {
-	SessionID           string `json:"session_id"`
-	UserID              string `json:"user_id"`
-	Scenario            string `json:"scenario"`
-	Keys                int    `json:"keys"`
-	AttackStartedAtKey  int    `json:"attack_started_at_key"` // -1: no keyboard attack
-	Locked              bool   `json:"locked"`
-	KeysToLock          int    `json:"keys_to_lock"`    // attack keystrokes up to the lock decision; -1 if not locked or no keyboard attack
-	LockLatencyMS       int64  `json:"lock_latency_ms"` // event time from the attack's first input to the lock decision; -1 if not locked
-	StepUps             int    `json:"step_ups"`
-	LockReason          string `json:"lock_reason,omitempty"`
-	FalseLock           bool   `json:"false_lock"`
-	Incidents           int    `json:"incidents"`
-	PipelineLatencyMS   int64  `json:"pipeline_latency_ms"` // wall clock from publishing the session to reading its lock command; -1 if none
-	attackStartUS       int64
-	keyTimes            []int64
-	publishedAt, lockAt time.Time
+	SessionID          string `json:"session_id"`
+	UserID             string `json:"user_id"`
+	Scenario           string `json:"scenario"`
+	Keys               int    `json:"keys"`
+	AttackStartedAtKey int    `json:"attack_started_at_key"` // -1: no keyboard attack
+	Locked             bool   `json:"locked"`
+	KeysToLock         int    `json:"keys_to_lock"`    // attack keystrokes up to the lock decision; -1 if not locked or no keyboard attack
+	LockLatencyMS      int64  `json:"lock_latency_ms"` // event time from the attack's first input to the lock decision; -1 if not locked
+	StepUps            int    `json:"step_ups"`
+	// SteppedUpAfterAttack: a re-authentication prompt stopped the attacker
+	// (a script cannot answer it) even where no lock followed.
+	SteppedUpAfterAttack bool   `json:"stepped_up_after_attack"`
+	LockReason           string `json:"lock_reason,omitempty"`
+	FalseLock            bool   `json:"false_lock"`
+	Incidents            int    `json:"incidents"`
+	PipelineLatencyMS    int64  `json:"pipeline_latency_ms"` // wall clock from publishing the session to reading its lock command; -1 if none
+	attackStartUS        int64
+	keyTimes             []int64
+	publishedAt, lockAt  time.Time
 }
 
 // Report is the demo's result.
@@ -75,8 +78,12 @@ type Report struct {
 	Kafka      string          `json:"kafka"`
 	Sessions   []SessionResult `json:"sessions"`
 	FalseLocks int             `json:"false_locks"`
-	Decisions  int             `json:"decisions"`
-	LockCmds   int             `json:"lock_commands"`
+	// FalseStepUps counts re-authentication prompts shown to an owner at the
+	// keyboard (genuine and enrolment sessions, and attack sessions before
+	// the attack).
+	FalseStepUps int `json:"false_step_ups"`
+	Decisions    int `json:"decisions"`
+	LockCmds     int `json:"lock_commands"`
 	// LockCmdsVerified counts lock commands whose signature the target
 	// device's lock agent would accept.
 	LockCmdsVerified int   `json:"lock_commands_verified"`
@@ -307,6 +314,11 @@ func (c *collector) record(rec *kgo.Record) {
 		switch d.Action {
 		case schemas.ActionStepUp:
 			r.StepUps++
+			if r.attackStartUS >= 0 && d.DecidedAtUS >= r.attackStartUS {
+				r.SteppedUpAfterAttack = true
+			} else {
+				c.rep.FalseStepUps++
+			}
 		case schemas.ActionLock:
 			c.locks[d.DecisionID] = true
 			if !r.Locked {
@@ -399,6 +411,8 @@ func (rep *Report) WriteTable(w io.Writer) {
 			locked = "FALSE LOCK"
 		case r.Locked:
 			locked = "yes"
+		case r.SteppedUpAfterAttack:
+			locked = "step-up"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", short(r.SessionID), r.UserID, r.Scenario, r.Keys, at, locked, k, lat, r.StepUps, r.Incidents, r.LockReason)
 	}
@@ -409,9 +423,12 @@ func (rep *Report) WriteTable(w io.Writer) {
 			enrol++
 		}
 	}
-	fmt.Fprintf(w, "\n%d enrolment sessions built the profiles first. False locks: %d. Decisions %d, lock commands %d, incident records %d, dead letters %d.\n",
-		enrol, rep.FalseLocks, rep.Decisions, rep.LockCmds, rep.Incidents, rep.DeadLetters)
+	fmt.Fprintf(w, "\n%d enrolment sessions built the profiles first. False locks: %d. Step-ups shown to an owner at the keyboard: %d.\n",
+		enrol, rep.FalseLocks, rep.FalseStepUps)
+	fmt.Fprintf(w, "Decisions %d, lock commands %d (%d signed and verified as their device's lock agent would), incident records %d, dead letters %d.\n",
+		rep.Decisions, rep.LockCmds, rep.LockCmdsVerified, rep.Incidents, rep.DeadLetters)
 	fmt.Fprintln(w, "KEYS TO LOCK counts the attacker's keystrokes up to the one that triggered the lock; LOCK LATENCY is event time from the attack's first input to that decision.")
+	fmt.Fprintln(w, "A step-up asks the user to re-authenticate; a script cannot, so a step-up after an injection began stops it as well (LOCKED shows \"step-up\").")
 }
 
 func short(id string) string {
@@ -431,8 +448,9 @@ func (rep *Report) WriteJSON(path string) error {
 }
 
 // Check returns an error naming every expectation the run missed: every
-// injection and walk-away takeover locked, machine-speed injections within
-// 10 keys, no genuine session locked.
+// machine-speed injection locked within 10 keys, every walk-away takeover
+// locked, every jittered injection locked or stopped by a step-up, no
+// genuine session locked.
 func (rep *Report) Check() error {
 	var errs []error
 	for _, r := range rep.Sessions {
@@ -445,9 +463,13 @@ func (rep *Report) Check() error {
 			if !r.Locked || r.FalseLock || r.KeysToLock > 10 {
 				errs = append(errs, fmt.Errorf("inject-fast session %s: locked=%v keys_to_lock=%d, want locked within 10 keys", r.SessionID, r.Locked, r.KeysToLock))
 			}
-		case string(sim.ScenarioTakeover), string(sim.ScenarioInjectJitter):
+		case string(sim.ScenarioTakeover):
 			if !r.Locked || r.FalseLock {
-				errs = append(errs, fmt.Errorf("%s session %s was not locked after the attack began", r.Scenario, r.SessionID))
+				errs = append(errs, fmt.Errorf("takeover session %s was not locked after the other person sat down", r.SessionID))
+			}
+		case string(sim.ScenarioInjectJitter):
+			if (!r.Locked || r.FalseLock) && !r.SteppedUpAfterAttack {
+				errs = append(errs, fmt.Errorf("inject-jitter session %s was neither locked nor stepped up after the injection began", r.SessionID))
 			}
 		}
 		if r.FalseLock && r.Scenario != string(sim.ScenarioGenuine) && r.Scenario != string(sim.ScenarioEnrol) {

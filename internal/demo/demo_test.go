@@ -68,9 +68,16 @@ func TestPipelineEndToEnd(t *testing.T) {
 			if !s.Locked || s.FalseLock {
 				t.Errorf("takeover %s was not locked after the other person sat down", s.SessionID)
 			}
+		case sim.ScenarioInjectJitter:
+			if (!s.Locked || s.FalseLock) && !s.SteppedUpAfterAttack {
+				t.Errorf("inject-jitter %s was neither locked nor stepped up after the injection began", s.SessionID)
+			}
 		}
-		if s.Locked && s.Incidents != 1 {
-			t.Errorf("%s session %s: %d incidents created, want exactly 1 for its episode", s.Scenario, s.SessionID, s.Incidents)
+		if s.AttackStartedAtKey >= 0 && s.Incidents < 1 {
+			t.Errorf("%s session %s was attacked but no incident was created", s.Scenario, s.SessionID)
+		}
+		if s.Locked && s.Incidents > s.StepUps+1 {
+			t.Errorf("%s session %s: %d incidents created for %d step-ups and one lock: repeated instead of updated", s.Scenario, s.SessionID, s.Incidents, s.StepUps)
 		}
 	}
 	if counts["inject-fast"] != 5 || counts["takeover"] != 5 || counts["genuine"] != 10 {
