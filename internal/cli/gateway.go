@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-auth/vigil/internal/app"
+	"github.com/vigil-auth/vigil/internal/service"
 	"github.com/vigil-auth/vigil/producers/gateway"
 )
 
@@ -70,7 +71,17 @@ Browser batches carry coarse key classes only, never key identities.`,
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Addr: addr, Handler: gw.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second}
+			// /readyz and /metrics next to the ingest routes, as every role serves them.
+			ops := service.New(log)
+			if err := gw.Register(ops.Registry); err != nil {
+				return err
+			}
+			ops.AddCheck("kafka", gw.Ready)
+			mux := http.NewServeMux()
+			mux.Handle("/", gw.Handler())
+			mux.Handle("GET /readyz", ops.Handler())
+			mux.Handle("GET /metrics", ops.Handler())
+			srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.ListenAndServe() }()
 			log.Info("gateway listening", "addr", addr, "topic", cfg.Kafka.Topics.Input, "tenants", len(tokens))
