@@ -35,6 +35,10 @@ type ContinuousOptions struct {
 	Secret []byte
 	// Workers bounds parallelism; 0 means GOMAXPROCS.
 	Workers int
+	// Runner runs each stream through a processor; nil means InProcess.
+	// ViaKafka (package evaluation/viakafka) runs them through the real
+	// topics and processor.
+	Runner StreamRunner
 	// WalkAwayUS, when > 0, puts an idle gap of this length (event time)
 	// between the owner's last key and the impostor's first, the walk-away
 	// takeover; capture sends heartbeats in it as usual. 0 means no break.
@@ -207,6 +211,10 @@ func EvaluateContinuous(typists []Typist, opts ContinuousOptions) (*ContinuousRe
 	cfg := opts.Session
 	cfg.Tenants = nil
 	cfg = cfg.Defaults()
+	runner := opts.Runner
+	if runner == nil {
+		runner = InProcess{}
+	}
 
 	type job struct{ s, u int }
 	var jobs []job
@@ -279,7 +287,10 @@ func EvaluateContinuous(typists []Typist, opts ContinuousOptions) (*ContinuousRe
 					errMu.Unlock()
 					return
 				}
-				tr, err := runStream(cfg, own, pop, typists[u].ID, gen, typists[v].ID, typists[v].Sessions[s], opts.WalkAwayUS)
+				// Each (held-out session, owner) has its own population, so it
+				// is its own tenant.
+				tenant := contTenant + "-s" + strconv.Itoa(s) + "-u" + strconv.Itoa(u)
+				tr, err := runStream(runner, cfg, own, pop, tenant, typists[u].ID, gen, typists[v].ID, typists[v].Sessions[s], opts.WalkAwayUS)
 				if err != nil {
 					errMu.Lock()
 					firstErr = err
@@ -407,9 +418,46 @@ func typicalGapUS(st []keystroke.Stroke) int64 {
 	return g[len(g)/2]
 }
 
-// runStream runs one takeover stream through a fresh partition.
-func runStream(cfg session.Config, own *keystroke.Profile, pop *keystroke.Population,
-	user string, gen Session, impostor string, imp Session, walkAwayUS int64) (ContinuousTrial, error) {
+// Stream is one takeover stream as a processor sees it: the batches of one
+// session, the owner's profile and the tenant's population.
+type Stream struct {
+	Tenant, User string
+	Batches      []schemas.InputBatch
+	Owner        *keystroke.Profile
+	Population   *keystroke.Population
+	Config       session.Config
+}
+
+// StreamRunner runs a stream through a processor and returns, for each
+// batch (by index), the decisions it produced.
+type StreamRunner interface {
+	Run(s Stream) ([][]schemas.Decision, error)
+}
+
+// InProcess runs streams through a fresh session.Partition each, in this
+// process: the default.
+type InProcess struct{}
+
+// Run implements StreamRunner.
+func (InProcess) Run(s Stream) ([][]schemas.Decision, error) {
+	profiles := session.NewMemoryProfiles()
+	profiles.Profiles[s.Tenant+"/"+s.User] = s.Owner
+	profiles.Populations[s.Tenant] = s.Population
+	p := session.NewPartition(s.Config)
+	out := make([][]schemas.Decision, len(s.Batches))
+	for i := range s.Batches {
+		res, err := p.Process(&s.Batches[i], profiles)
+		if err != nil {
+			return nil, fmt.Errorf("batch %d: %w", s.Batches[i].Seq, err)
+		}
+		out[i] = res.Decisions
+	}
+	return out, nil
+}
+
+// runStream builds one takeover stream, runs it and scores it.
+func runStream(run StreamRunner, cfg session.Config, own *keystroke.Profile, pop *keystroke.Population,
+	tenant, user string, gen Session, impostor string, imp Session, walkAwayUS int64) (ContinuousTrial, error) {
 	tr := ContinuousTrial{User: user, Session: gen.ID, Impostor: impostor, GenuineKeys: len(gen.Strokes), ImpostorKeys: len(imp.Strokes)}
 	gShift := contBaseUS - gen.Strokes[0].DownUS
 	impStartUS := gen.Strokes[len(gen.Strokes)-1].DownUS + gShift + typicalGapUS(gen.Strokes) + max(walkAwayUS, 0)
@@ -426,29 +474,26 @@ func runStream(cfg session.Config, own *keystroke.Profile, pop *keystroke.Popula
 		}
 		return a.Action == schemas.KeyUp && b.Action == schemas.KeyDown
 	})
+	// Each stream is its own user, so streams never share a profile.
+	streamUser := user + "-" + gen.ID + "-" + impostor
 	batches := sim.Flush(sim.BatchHeader{
-		Tenant: contTenant, UserID: user, DeviceID: "d-" + user,
-		SessionID: "cont-" + user + "-" + gen.ID + "-" + impostor, Source: schemas.SourceReplay,
+		Tenant: tenant, UserID: streamUser, DeviceID: "d-" + user,
+		SessionID: "cont-" + streamUser, Source: schemas.SourceReplay,
 	}, events, sim.FlushOptions{})
 
-	profiles := session.NewMemoryProfiles()
-	profiles.Profiles[contTenant+"/"+user] = own
-	profiles.Populations[contTenant] = pop
-	p := session.NewPartition(cfg)
+	decided, err := run.Run(Stream{Tenant: tenant, User: streamUser, Batches: batches, Owner: own, Population: pop, Config: cfg})
+	if err != nil {
+		return tr, fmt.Errorf("evaluation: stream %s: %w", streamUser, err)
+	}
 	impKeysSeen := 0
 	locked := false
 	for i := range batches {
-		b := &batches[i]
-		for _, e := range b.Keys {
+		for _, e := range batches[i].Keys {
 			if e.Action == schemas.KeyDown && e.TimeUS >= impStartUS {
 				impKeysSeen++
 			}
 		}
-		res, err := p.Process(b, profiles)
-		if err != nil {
-			return tr, fmt.Errorf("evaluation: stream %s: batch %d: %w", user+"/"+gen.ID+"/"+impostor, b.Seq, err)
-		}
-		for _, d := range res.Decisions {
+		for _, d := range decided[i] {
 			genuine := d.DecidedAtUS < impStartUS
 			switch d.Action {
 			case schemas.ActionStepUp:

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-auth/vigil/evaluation"
+	"github.com/vigil-auth/vigil/evaluation/viakafka"
+	"github.com/vigil-auth/vigil/internal/app"
 )
 
 func newEval(g *globals) *cobra.Command {
@@ -126,6 +128,7 @@ func newEvalContinuous(g *globals) *cobra.Command {
 	var (
 		f         evalFlags
 		impostors int
+		viaKafka  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "continuous",
@@ -147,6 +150,27 @@ keystrokes.`,
 			for k := 1; k <= impostors; k++ {
 				opts.Offsets = append(opts.Offsets, k)
 			}
+			if viaKafka {
+				cfg, log, err := g.load(cmd)
+				if err != nil {
+					return err
+				}
+				// Always the embedded broker and a private Redis: an evaluation
+				// never writes to a deployment's cluster or profiles.
+				cfg.Kafka.Brokers, cfg.Redis.Addr, cfg.Redis.KeyPrefix = nil, "", "vigil-eval"
+				env, err := app.Open(cmd.Context(), cfg, log, app.Options{AllowEmbeddedKafka: true, Redis: true, EnsureTopics: true})
+				if err != nil {
+					return err
+				}
+				defer env.Close()
+				kr, err := viakafka.New(viakafka.Options{ClientOpts: env.KafkaOpts, Topics: cfg.Kafka.Topics, Codec: env.Codec, Store: env.Store, Log: log})
+				if err != nil {
+					return err
+				}
+				defer kr.Close()
+				opts.Runner = kr
+				fmt.Fprintf(g.stderr, "running every stream through the embedded broker, the processor and Redis (%s); this is slower than in process\n", env.Redis.Kind())
+			}
 			rep, err := evaluation.RunContinuous(in, opts)
 			if err != nil {
 				return err
@@ -159,6 +183,7 @@ keystrokes.`,
 	}
 	f.register(cmd)
 	cmd.Flags().IntVar(&impostors, "impostors", 0, "impostors per owner (0 = every other user)")
+	cmd.Flags().BoolVar(&viaKafka, "via-kafka", false, "run the streams through the real topics and processor on the embedded broker and a local Redis, instead of in process")
 	return cmd
 }
 
