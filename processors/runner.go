@@ -25,6 +25,7 @@ import (
 
 	"github.com/vigil-auth/vigil/internal/eos"
 	"github.com/vigil-auth/vigil/processors/keystroke"
+	"github.com/vigil-auth/vigil/processors/pointer"
 	"github.com/vigil-auth/vigil/processors/session"
 	"github.com/vigil-auth/vigil/schemas"
 	"github.com/vigil-auth/vigil/topics"
@@ -345,14 +346,19 @@ type profileCache struct {
 }
 
 type population struct {
-	pop     *keystroke.Population
+	pops    Populations
 	version string
 }
 
+// cachedProfile is one user's profiles. dirty/ptrDirty mark what learned
+// since the last write; both are written together, fenced by the input
+// position of the latest batch that changed either.
 type cachedProfile struct {
 	tenant, user string
 	p            *keystroke.Profile
+	ptr          *pointer.Profile
 	dirty        bool
+	ptrDirty     bool
 	part         int32
 	off          int64
 }
@@ -371,11 +377,11 @@ func (c *profileCache) refreshPopulations(ctx context.Context) error {
 		if v == cur.version {
 			continue
 		}
-		pop, version, err := c.store.LoadPopulation(ctx, tenant)
+		pops, version, err := c.store.LoadPopulations(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		c.pops[tenant] = population{pop, version}
+		c.pops[tenant] = population{pops, version}
 	}
 	return nil
 }
@@ -391,21 +397,21 @@ func userKey(tenant, user string) string { return tenant + "\x00" + user }
 
 func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
 	if _, ok := c.pops[tenant]; !ok {
-		pop, version, err := c.store.LoadPopulation(ctx, tenant)
+		pops, version, err := c.store.LoadPopulations(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		c.pops[tenant] = population{pop, version}
+		c.pops[tenant] = population{pops, version}
 	}
 	k := userKey(tenant, user)
 	if _, ok := c.users[k]; ok {
 		return nil
 	}
-	prof, err := c.store.Load(ctx, tenant, user)
+	u, err := c.store.LoadUser(ctx, tenant, user)
 	if err != nil {
 		return err
 	}
-	c.users[k] = &cachedProfile{tenant: tenant, user: user, p: prof, part: c.part}
+	c.users[k] = &cachedProfile{tenant: tenant, user: user, p: u.Keystroke, ptr: u.Pointer, part: c.part}
 	return nil
 }
 
@@ -434,20 +440,55 @@ func (c *profileCache) Learn(tenant, user string, strokes []keystroke.Stroke) {
 	e.dirty, e.part, e.off = true, c.part, c.off
 }
 
-func (c *profileCache) Population(tenant string) *keystroke.Population { return c.pops[tenant].pop }
+func (c *profileCache) Population(tenant string) *keystroke.Population {
+	return c.pops[tenant].pops.Keystroke
+}
+
+func (c *profileCache) PointerProfile(tenant, user string) *pointer.Profile {
+	if e := c.users[userKey(tenant, user)]; e != nil {
+		return e.ptr
+	}
+	return nil
+}
+
+func (c *profileCache) LearnPointer(tenant, user string, actions []pointer.Action) {
+	k := userKey(tenant, user)
+	e := c.users[k]
+	if e == nil {
+		e = &cachedProfile{tenant: tenant, user: user}
+		c.users[k] = e
+	}
+	if e.ptr == nil {
+		e.ptr = pointer.NewProfile()
+	}
+	e.ptr.Update(actions)
+	e.ptrDirty, e.part, e.off = true, c.part, c.off
+}
+
+func (c *profileCache) PointerPopulation(tenant string) *pointer.Population {
+	return c.pops[tenant].pops.Pointer
+}
 
 func (c *profileCache) flush(ctx context.Context, retry func(context.Context, string, func() error) error) error {
 	for _, e := range c.users {
-		if !e.dirty {
+		if !e.dirty && !e.ptrDirty {
 			continue
 		}
+		// Only what changed is written; the watermark covers both.
+		var u UserProfiles
+		if e.dirty {
+			u.Keystroke = e.p
+		}
+		if e.ptrDirty {
+			u.Pointer = e.ptr
+		}
 		if err := retry(ctx, "save profile", func() error {
-			_, err := c.store.Save(ctx, e.tenant, e.user, e.p, e.part, e.off)
+			_, err := c.store.SaveUser(ctx, e.tenant, e.user, u, e.part, e.off)
 			return err
 		}); err != nil {
 			return err
 		}
-		e.dirty = false
+		e.dirty, e.ptrDirty = false, false
 	}
 	return nil
 }

@@ -49,7 +49,8 @@ it was locked.`,
 				seed = uint64(cfg.Simulate.Seed)
 			}
 			rep, err := demo.Run(cmd.Context(), demo.Options{Config: cfg, Seed: seed, Persons: persons, Log: log,
-				Scenarios: map[sim.Scenario]int{sim.ScenarioGenuine: 2, sim.ScenarioTakeover: 1, sim.ScenarioInjectFast: 1, sim.ScenarioInjectJitter: 1}})
+				Scenarios: map[sim.Scenario]int{sim.ScenarioGenuine: 2, sim.ScenarioTakeover: 1, sim.ScenarioInjectFast: 1, sim.ScenarioInjectJitter: 1,
+					sim.ScenarioMouseTakeover: 1}})
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	defer cancel()
 	rep, err := Run(ctx, Options{Config: cfg, Seed: 7, Persons: 5, Log: log, Scenarios: map[sim.Scenario]int{
 		sim.ScenarioGenuine: 2, sim.ScenarioTakeover: 1, sim.ScenarioInjectFast: 1, sim.ScenarioInjectJitter: 1,
+		sim.ScenarioMouseTakeover: 1,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		t.Errorf("demo used Redis %q, want the test's redis-server", rep.Redis)
 	}
 	counts := map[string]int{}
+	mouseStopped := 0
 	for _, s := range rep.Sessions {
 		counts[s.Scenario]++
 		switch sim.Scenario(s.Scenario) {
@@ -72,6 +75,18 @@ func TestPipelineEndToEnd(t *testing.T) {
 			if (!s.Locked || s.FalseLock) && !s.SteppedUpAfterAttack {
 				t.Errorf("inject-jitter %s was neither locked nor stepped up after the injection began", s.SessionID)
 			}
+		case sim.ScenarioMouseTakeover:
+			// The owner typed before walking away: that part must not be
+			// locked or stepped up (no false alarm from the fused score).
+			if s.FalseLock || s.StepUps > 0 && !s.SteppedUpAfterAttack {
+				t.Errorf("mouse-takeover %s was locked or stepped up while the owner was at the keyboard", s.SessionID)
+			}
+			if s.Locked && !strings.HasPrefix(s.LockReason, "pointer.") {
+				t.Errorf("mouse-takeover %s was locked on %q, want pointer evidence", s.SessionID, s.LockReason)
+			}
+			if (s.Locked && !s.FalseLock) || s.SteppedUpAfterAttack {
+				mouseStopped++
+			}
 		}
 		if s.AttackStartedAtKey >= 0 && s.Incidents < 1 {
 			t.Errorf("%s session %s was attacked but no incident was created", s.Scenario, s.SessionID)
@@ -80,7 +95,15 @@ func TestPipelineEndToEnd(t *testing.T) {
 			t.Errorf("%s session %s: %d incidents created for %d step-ups and one lock: repeated instead of updated", s.Scenario, s.SessionID, s.Incidents, s.StepUps)
 		}
 	}
-	if counts["inject-fast"] != 5 || counts["takeover"] != 5 || counts["genuine"] != 10 {
+	// Every mouse-only takeover should be stopped; the pointer model does
+	// not yet separate the simulated people well enough within the
+	// attacker's 40 actions (see the report), so this only requires that
+	// the mouse evidence stops some and never fires on an owner.
+	t.Logf("mouse-takeovers locked or stepped up after the attack: %d of %d", mouseStopped, counts["mouse-takeover"])
+	if mouseStopped == 0 {
+		t.Errorf("no mouse-only takeover was locked or stepped up")
+	}
+	if counts["inject-fast"] != 5 || counts["takeover"] != 5 || counts["genuine"] != 10 || counts["mouse-takeover"] != 5 {
 		t.Fatalf("fleet had %v sessions per scenario", counts)
 	}
 	if rep.LockCmdsVerified != rep.LockCmds || rep.LockCmds == 0 {

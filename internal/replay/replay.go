@@ -50,6 +50,7 @@ import (
 
 	"github.com/vigil-auth/vigil/internal/kafkax"
 	"github.com/vigil-auth/vigil/processors/keystroke"
+	"github.com/vigil-auth/vigil/processors/pointer"
 	"github.com/vigil-auth/vigil/processors/session"
 	"github.com/vigil-auth/vigil/schemas"
 	"github.com/vigil-auth/vigil/sinks"
@@ -61,6 +62,9 @@ import (
 // from Redis, so it cannot write there.
 type PopulationSource interface {
 	LoadPopulationVersion(ctx context.Context, tenant, version string) (*keystroke.Population, error)
+	// LoadPointerPopulationVersion returns the pointer population stored
+	// under the same version, or nil if that version has none.
+	LoadPointerPopulationVersion(ctx context.Context, tenant, version string) (*pointer.Population, error)
 }
 
 // Variant is one parameter set to replay.
@@ -665,11 +669,12 @@ func readFeedback(ctx context.Context, cl *kgo.Client, adm *kadm.Client, o Optio
 type pinner struct {
 	pins map[int32][]pin
 	pops map[string]*keystroke.Population // tenant \x00 version
+	ptr  map[string]*pointer.Population   // tenant \x00 version
 	used map[string]bool
 }
 
 func newPinner(ctx context.Context, l *live, src PopulationSource) (*pinner, error) {
-	p := &pinner{pins: l.pins, pops: map[string]*keystroke.Population{}, used: map[string]bool{}}
+	p := &pinner{pins: l.pins, pops: map[string]*keystroke.Population{}, ptr: map[string]*pointer.Population{}, used: map[string]bool{}}
 	versions := map[string]bool{}
 	for _, ps := range l.pins {
 		for _, x := range ps {
@@ -692,6 +697,13 @@ func newPinner(ctx context.Context, l *live, src PopulationSource) (*pinner, err
 			if pop != nil {
 				p.pops[t+"\x00"+v] = pop
 			}
+			pp, err := src.LoadPointerPopulationVersion(ctx, t, v)
+			if err != nil {
+				return nil, fmt.Errorf("replay: pointer population %s of tenant %s: %w", v, t, err)
+			}
+			if pp != nil {
+				p.ptr[t+"\x00"+v] = pp
+			}
 		}
 	}
 	return p, nil
@@ -711,6 +723,10 @@ func (p *pinner) population(tenant, version string) *keystroke.Population {
 	return p.pops[tenant+"\x00"+version]
 }
 
+func (p *pinner) pointerPopulation(tenant, version string) *pointer.Population {
+	return p.ptr[tenant+"\x00"+version]
+}
+
 func (p *pinner) versionsUsed() []string {
 	var out []string
 	for v := range p.used {
@@ -724,6 +740,7 @@ func (p *pinner) versionsUsed() []string {
 // the population pinned at the record being processed.
 type memProfiles struct {
 	profiles map[string]*keystroke.Profile
+	pointers map[string]*pointer.Profile
 	pins     *pinner
 	version  string
 }
@@ -746,6 +763,24 @@ func (m *memProfiles) Population(tenant string) *keystroke.Population {
 	return m.pins.population(tenant, m.version)
 }
 
+func (m *memProfiles) PointerProfile(tenant, user string) *pointer.Profile {
+	return m.pointers[tenant+"\x00"+user]
+}
+
+func (m *memProfiles) LearnPointer(tenant, user string, actions []pointer.Action) {
+	k := tenant + "\x00" + user
+	p := m.pointers[k]
+	if p == nil {
+		p = pointer.NewProfile()
+		m.pointers[k] = p
+	}
+	p.Update(actions)
+}
+
+func (m *memProfiles) PointerPopulation(tenant string) *pointer.Population {
+	return m.pins.pointerPopulation(tenant, m.version)
+}
+
 // variantState is one variant's processor state and tallies.
 type variantState struct {
 	v           Variant
@@ -757,7 +792,7 @@ type variantState struct {
 
 func newVariantState(v Variant, pins *pinner) *variantState {
 	return &variantState{v: v, parts: map[int32]*session.Partition{},
-		profiles: &memProfiles{profiles: map[string]*keystroke.Profile{}, pins: pins}}
+		profiles: &memProfiles{profiles: map[string]*keystroke.Profile{}, pointers: map[string]*pointer.Profile{}, pins: pins}}
 }
 
 func (s *variantState) process(part int32, off int64, b *schemas.InputBatch) ([]schemas.Decision, int, error) {

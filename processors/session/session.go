@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-auth/vigil/processors/injection"
 	"github.com/vigil-auth/vigil/processors/keystroke"
+	"github.com/vigil-auth/vigil/processors/pointer"
 	"github.com/vigil-auth/vigil/processors/trust"
 	"github.com/vigil-auth/vigil/processors/window"
 	"github.com/vigil-auth/vigil/schemas"
@@ -39,6 +40,14 @@ type Profiles interface {
 	// Population returns the tenant's population summary for score
 	// normalisation, or nil.
 	Population(tenant string) *keystroke.Population
+	// PointerProfile returns the user's pointer (mouse) profile, or nil.
+	PointerProfile(tenant, user string) *pointer.Profile
+	// LearnPointer adds genuine pointer actions to the user's pointer
+	// profile (enrolment, or adaptation from a confidently genuine window).
+	LearnPointer(tenant, user string, actions []pointer.Action)
+	// PointerPopulation returns the tenant's pointer population summary, or
+	// nil.
+	PointerPopulation(tenant string) *pointer.Population
 }
 
 // Config configures a Partition.
@@ -75,6 +84,32 @@ type Config struct {
 	// scoring; until then sessions of that user are ENROLLING and protected by
 	// the injection rules only. Default 1500.
 	EnrolKeys int64
+	// PointerModel scores pointer (mouse) actions. Default
+	// pointer.DefaultParams.
+	PointerModel *pointer.Model
+	// Segmenter configures how a session's pointer events become actions;
+	// zero fields take pointer.DefaultSegmenterConfig's values.
+	Segmenter pointer.SegmenterConfig
+	// PointerContextActions is how many recent pointer actions of the
+	// session are scored when a window completes at least one action (a
+	// bounded ring, cleared by an idle gap like the keystroke context).
+	// Default 13, the largest K at which the pointer model's Bias was
+	// calibrated (FAR ≈ FRR on Balabit for K = 1…13).
+	PointerContextActions int
+	// PointerEvidenceActions is how many new actions a window needs for its
+	// pointer score to count with full weight; fewer count in proportion
+	// (the pointer analogue of EvidenceKeys). 0 means PointerContextActions;
+	// negative disables the scaling.
+	PointerEvidenceActions int
+	// PointerEnrolActions is how many actions a pointer profile needs before
+	// it is used for scoring; until then the user's pointer actions feed it
+	// (never while the session is locked). Default 300.
+	PointerEnrolActions int64
+	// PointerWeight multiplies the pointer evidence's confidence when it is
+	// fused with the keyboard's (see Fuse). 0 means 1; negative disables
+	// pointer scoring and learning (keyboard only, as before pointer
+	// scoring existed).
+	PointerWeight float64
 	// MaxSessions bounds the sessions held by one partition (memory bound);
 	// the least recently active session is evicted beyond it. Default 20000.
 	MaxSessions int
@@ -110,6 +145,18 @@ func (c Config) Defaults() Config {
 	}
 	if c.ContextKeys == 0 {
 		c.ContextKeys = 25
+	}
+	if c.PointerModel == nil {
+		c.PointerModel = pointer.NewModel(pointer.DefaultParams())
+	}
+	if c.PointerContextActions <= 0 {
+		c.PointerContextActions = 13
+	}
+	if c.PointerEnrolActions == 0 {
+		c.PointerEnrolActions = 300
+	}
+	if c.PointerWeight == 0 {
+		c.PointerWeight = 1
 	}
 	if c.IdleResetUS == 0 {
 		c.IdleResetUS = 60_000_000
@@ -188,6 +235,7 @@ type Partition struct {
 	lru      *list.List // of *state, most recently active at the back
 	due      deadlines
 	stats    Stats
+	acts     []pointer.Action // scratch: the actions of the window being closed
 }
 
 // NewPartition returns an empty partition state.
@@ -215,8 +263,10 @@ func (p *Partition) Stats() Stats {
 }
 
 // state is one session. Its memory is bounded: open windows by
-// window.Params.MaxEvents, the context by ContextKeys, the detector and the
-// pairer by their own small constants.
+// window.Params.MaxEvents, the context by ContextKeys, the pointer context by
+// PointerContextActions, the segmenter by its MaxPoints (it is created at
+// the session's first pointer event, so keyboard-only sessions do not pay
+// for it), the detector and the pairer by their own small constants.
 type state struct {
 	key                             string
 	tenant, user, device, sessionID string
@@ -225,6 +275,8 @@ type state struct {
 	det                             *injection.Detector
 	trust                           trust.State
 	context                         []keystroke.Stroke // ring, oldest first
+	seg                             *pointer.Segmenter // nil until the first pointer event
+	actions                         []pointer.Action   // ring of recent pointer actions, oldest first
 	lastSeq                         int64
 	lastInputUS                     int64 // latest event time of the closed windows, -1 if none
 	keys                            int64
@@ -307,7 +359,7 @@ func (p *Partition) Process(b *schemas.InputBatch, profiles Profiles) (Result, e
 			res.Decisions = append(res.Decisions, p.closeWindow(st, w, profiles))
 		}
 		st.ended = true
-		st.context, st.det = nil, nil
+		st.context, st.det, st.seg, st.actions = nil, nil, nil, nil
 	} else {
 		p.schedule(st)
 	}
@@ -412,17 +464,27 @@ func (p *Partition) advance(profiles Profiles) []schemas.Decision {
 	return out
 }
 
-// closeWindow scores a closed window and applies the trust policy.
+// closeWindow scores a closed window and applies the trust policy. The
+// keyboard and the mouse are judged by their own models and fused (see
+// Fuse), each weighted by its own confidence, so a session that only types,
+// only uses the mouse, or does both is judged on what it does. Without
+// pointer actions in the window the decision is exactly the keyboard's.
 func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) schemas.Decision {
 	if first, ok := firstEventUS(w); ok {
 		if p.cfg.IdleResetUS > 0 && st.lastInputUS >= 0 && first-st.lastInputUS >= p.cfg.IdleResetUS {
 			// Walk-away opportunity: judge what follows on its own.
 			st.context = st.context[:0]
+			st.actions = st.actions[:0]
 			st.trust.Idle(p.cfg.Trust)
 		}
 		st.lastInputUS = max(st.lastInputUS, w.LastUS)
 	}
-	st.trust.Typed(w.KeyDowns)
+	// Pointer actions advance the post-authentication warm-up too, each as
+	// much as the keystrokes it stands for in a scoring context (so a
+	// mouse-only session is not damped for ever); keyboard-only sessions
+	// advance exactly as before.
+	acts := p.segment(st, w)
+	st.trust.Typed(w.KeyDowns + len(acts)*p.keysPerAction())
 	var strokes []keystroke.Stroke
 	for _, e := range w.Keys {
 		strokes = st.pairer.Push(e, strokes)
@@ -432,6 +494,7 @@ func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) 
 		strokes = st.pairer.Flush(strokes)
 	}
 	st.context = appendRing(st.context, strokes, p.cfg.ContextKeys)
+	st.actions = appendRing(st.actions, acts, p.cfg.PointerContextActions)
 
 	trigger := schemas.TriggerWindowClosed
 	switch w.Reason {
@@ -444,29 +507,130 @@ func (p *Partition) closeWindow(st *state, w *window.Window, profiles Profiles) 
 	d.WindowStartUS, d.WindowEndUS, d.DecidedAtUS = w.StartUS, w.EndUS, w.LastUS
 	d.Keys = int32(w.KeyDowns)
 
+	// Keyboard evidence.
 	prof := profiles.Profile(st.tenant, st.user)
 	enrolling := prof == nil || prof.Strokes() < p.cfg.EnrolKeys
-	var v trust.Verdict
+	var ks keystroke.Result
+	var ksEv *Evidence
+	var notes []schemas.Reason // enrolment markers, after the evidence
 	switch {
 	case len(strokes) == 0:
 		// Nothing typed in this window: no keyboard evidence either way.
-		v = st.trust.Score(p.cfg.Trust, p.cfg.Trust.Neutral, 0, enrolling)
 	case enrolling:
 		if !st.trust.Locked {
 			profiles.Learn(st.tenant, st.user, strokes)
 		}
-		v = st.trust.Score(p.cfg.Trust, p.cfg.Trust.Neutral, 0, true)
-		d.Reasons = append(d.Reasons, schemas.Reason{Code: "profile.enrolling", Value: float64(profileStrokes(prof)), Weight: 0})
+		notes = append(notes, schemas.Reason{Code: "profile.enrolling", Value: float64(profileStrokes(prof)), Weight: 0})
 	default:
-		r := p.cfg.Model.Score(prof, st.context, profiles.Population(st.tenant))
-		d.Score, d.Confidence, d.Reasons = r.Score, r.Confidence, r.Reasons
-		v = st.trust.Score(p.cfg.Trust, r.Score, r.Confidence*p.evidenceWeight(len(strokes)), false)
-		if !st.trust.Locked && v.Outcome == schemas.OutcomeAllow && p.cfg.Model.ShouldAdapt(r) {
+		ks = p.cfg.Model.Score(prof, st.context, profiles.Population(st.tenant))
+		ksEv = &Evidence{Score: ks.Score, Confidence: ks.Confidence, Weight: ks.Confidence * p.evidenceWeight(len(strokes))}
+	}
+
+	// Pointer evidence: scored when the window completed an action.
+	var ptr pointer.Result
+	var ptrEv *Evidence
+	if len(acts) > 0 {
+		pprof := profiles.PointerProfile(st.tenant, st.user)
+		if pprof == nil || pprof.Actions() < p.cfg.PointerEnrolActions {
+			if !st.trust.Locked {
+				profiles.LearnPointer(st.tenant, st.user, acts)
+			}
+			notes = append(notes, schemas.Reason{Code: "pointer.enrolling", Value: float64(pointerActions(pprof)), Weight: 0})
+		} else {
+			ptr = p.cfg.PointerModel.Score(pprof, st.actions, profiles.PointerPopulation(st.tenant))
+			c := clamp01(ptr.Confidence * p.cfg.PointerWeight)
+			ptrEv = &Evidence{Score: ptr.Score, Confidence: c, Weight: c * p.pointerEvidenceWeight(len(acts))}
+		}
+	}
+
+	var v trust.Verdict
+	switch {
+	case ksEv != nil && ptrEv != nil:
+		f := Fuse(*ksEv, *ptrEv)
+		d.Score, d.Confidence = f.Score, f.Confidence
+		shareK := 0.5
+		if tot := ksEv.Weight + ptrEv.Weight; tot > 0 {
+			shareK = ksEv.Weight / tot
+		}
+		d.Reasons = fuseReasons(ks.Reasons, shareK, ptr.Reasons, 1-shareK)
+		v = st.trust.Score(p.cfg.Trust, f.Score, f.Weight, false)
+	case ksEv != nil:
+		d.Score, d.Confidence, d.Reasons = ks.Score, ks.Confidence, ks.Reasons
+		v = st.trust.Score(p.cfg.Trust, ksEv.Score, ksEv.Weight, false)
+	case ptrEv != nil:
+		d.Score, d.Confidence, d.Reasons = ptr.Score, ptrEv.Confidence, ptr.Reasons
+		v = st.trust.Score(p.cfg.Trust, ptrEv.Score, ptrEv.Weight, false)
+	default:
+		// No usable evidence (nothing done, or only enrolling models).
+		v = st.trust.Score(p.cfg.Trust, p.cfg.Trust.Neutral, 0, enrolling)
+	}
+	if len(notes) > 0 {
+		d.Reasons = append(d.Reasons, notes...)
+	}
+	if !st.trust.Locked && v.Outcome == schemas.OutcomeAllow {
+		if ksEv != nil && p.cfg.Model.ShouldAdapt(ks) {
 			profiles.Learn(st.tenant, st.user, strokes)
+		}
+		if ptrEv != nil && p.cfg.PointerModel.ShouldAdapt(ptr) {
+			profiles.LearnPointer(st.tenant, st.user, acts)
 		}
 	}
 	p.applyVerdict(st, &d, v)
 	return d
+}
+
+// segment feeds the window's pointer events, in time order, to the
+// session's segmenter and returns the actions they completed. Windows close
+// in time order and later events are never earlier than a closed window's
+// end, so the segmenter may treat the window end as the present. The slice
+// is reused by the next call.
+func (p *Partition) segment(st *state, w *window.Window) []pointer.Action {
+	if p.cfg.PointerWeight < 0 {
+		return nil
+	}
+	if st.seg == nil {
+		if len(w.Pointer) == 0 {
+			return nil
+		}
+		st.seg = pointer.NewSegmenter(p.cfg.Segmenter)
+	}
+	out := p.acts[:0]
+	for _, e := range w.Pointer {
+		out = append(out, st.seg.Push(e)...)
+	}
+	if w.Reason == window.ClosedSessionEnd {
+		out = append(out, st.seg.Flush()...)
+	} else {
+		out = append(out, st.seg.Advance(w.EndUS)...)
+	}
+	p.acts = out
+	return out
+}
+
+// keysPerAction is how many keystrokes of warm-up one pointer action counts
+// for: ContextKeys / PointerContextActions, rounded up.
+func (p *Partition) keysPerAction() int {
+	return (p.cfg.ContextKeys + p.cfg.PointerContextActions - 1) / p.cfg.PointerContextActions
+}
+
+// pointerEvidenceWeight is the share of a full decision's evidence that a
+// window with n new actions carries (see Config.PointerEvidenceActions).
+func (p *Partition) pointerEvidenceWeight(n int) float64 {
+	k := p.cfg.PointerEvidenceActions
+	if k == 0 {
+		k = p.cfg.PointerContextActions
+	}
+	if k <= 0 || n >= k {
+		return 1
+	}
+	return float64(n) / float64(k)
+}
+
+func pointerActions(p *pointer.Profile) int64 {
+	if p == nil {
+		return 0
+	}
+	return p.Actions()
 }
 
 // firstEventUS is the time of the window's first input event.
@@ -542,7 +706,7 @@ func (p *Partition) applyVerdict(st *state, d *schemas.Decision, v trust.Verdict
 	}
 }
 
-func appendRing(ring, add []keystroke.Stroke, n int) []keystroke.Stroke {
+func appendRing[T any](ring, add []T, n int) []T {
 	ring = append(ring, add...)
 	if len(ring) > n {
 		ring = append(ring[:0], ring[len(ring)-n:]...)

@@ -88,6 +88,14 @@ type FleetConfig struct {
 	// EnrolSessions is how many sessions EnrolKeys is split over.
 	// Default 3.
 	EnrolSessions int
+	// EnrolMouseActions is the number of pointer actions (move + click)
+	// each person performs in enrol sessions in total, split over them like
+	// EnrolKeys, as a stretch of mouse work after the session's typing, so
+	// that the pointer profile enrols too (the mouse episodes between
+	// sentences give only a few dozen actions). It draws from its own random
+	// stream: the typing is the same with or without it. Default 450;
+	// negative means none.
+	EnrolMouseActions int
 	// SessionKeys is the keystrokes of a genuine or takeover session
 	// (owner and attacker together). Default 400.
 	SessionKeys int
@@ -110,7 +118,9 @@ type FleetConfig struct {
 	// Default 150–300.
 	InjectKeys IntRange
 	// MouseActions is the number of pointer actions (move + click) the
-	// other person performs in mouse-takeover. Default 40.
+	// other person performs in mouse-takeover: default 120, about two
+	// minutes of clicking through a support tool, the mouse counterpart of
+	// a keyboard takeover's 200 keystrokes.
 	MouseActions int
 	// SessionSpacing is the event time between the starts of one user's
 	// consecutive sessions. Default 1 h. Sessions may overlap if one runs
@@ -156,6 +166,12 @@ func (c *FleetConfig) applyDefaults() error {
 	if c.EnrolSessions == 0 {
 		c.EnrolSessions = 3
 	}
+	if c.EnrolMouseActions == 0 {
+		c.EnrolMouseActions = 450
+	}
+	if c.EnrolMouseActions < 0 {
+		c.EnrolMouseActions = 0
+	}
 	if c.SessionKeys == 0 {
 		c.SessionKeys = 400
 	}
@@ -175,7 +191,7 @@ func (c *FleetConfig) applyDefaults() error {
 		c.InjectKeys = IntRange{150, 300}
 	}
 	if c.MouseActions == 0 {
-		c.MouseActions = 40
+		c.MouseActions = 120
 	}
 	if c.SessionSpacing == 0 {
 		c.SessionSpacing = time.Hour
@@ -252,6 +268,7 @@ type SessionPlan struct {
 	owner     int
 	attacker  int // person index, -1 when none or a machine
 	keys      int
+	mouse     int // enrol: pointer actions after the typing
 	seed      uint64
 	ordinal   int // session number within the user's timeline
 	enrolPart int
@@ -330,7 +347,11 @@ func (f *Fleet) plan() {
 				if e < cfg.EnrolKeys%cfg.EnrolSessions {
 					n++
 				}
-				ps = append(ps, SessionPlan{Scenario: ScenarioEnrol, keys: n, attacker: -1, enrolPart: e})
+				m := cfg.EnrolMouseActions / cfg.EnrolSessions
+				if e < cfg.EnrolMouseActions%cfg.EnrolSessions {
+					m++
+				}
+				ps = append(ps, SessionPlan{Scenario: ScenarioEnrol, keys: n, mouse: m, attacker: -1, enrolPart: e})
 			}
 		}
 		var tests []SessionPlan
@@ -430,6 +451,14 @@ func (f *Fleet) GenerateSession(p SessionPlan) (Session, error) {
 	switch p.Scenario {
 	case ScenarioEnrol, ScenarioGenuine:
 		g.typeText(owner, p.keys)
+		if p.mouse > 0 {
+			// A stretch of mouse work after the typing, from its own random
+			// stream so the typing does not depend on it.
+			typing := g.r
+			g.r = rand.New(rand.NewPCG(mix(p.seed^0x6d0053), mix(p.seed^0xc11c)))
+			g.mouse(owner.Mouse, p.mouse, true)
+			g.r = typing
+		}
 	case ScenarioTakeover:
 		g.typeText(owner, cfg.AttackAfterKeys)
 		g.cursor = g.idleFrom() + gap(cfg.TakeoverGap)

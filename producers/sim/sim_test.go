@@ -404,7 +404,9 @@ func TestHeartbeatsInTakeoverGap(t *testing.T) {
 }
 
 func TestPointer(t *testing.T) {
-	_, ss := generate(t, smallConfig(11))
+	cfg := smallConfig(11)
+	f, ss := generate(t, cfg)
+	want := f.Config().MouseActions
 	for _, s := range ss {
 		if s.Scenario != ScenarioMouseTakeover {
 			continue
@@ -433,7 +435,7 @@ func TestPointer(t *testing.T) {
 				}
 			}
 		}
-		if downsN != 40 || ups != 40 || moves < 40*10 {
+		if downsN != want || ups != want || moves < want*10 {
 			t.Fatalf("%s: %d moves, %d downs, %d ups", s.ID, moves, downsN, ups)
 		}
 	}
