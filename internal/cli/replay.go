@@ -39,6 +39,11 @@ Redis). Redis is only read; the replay's decisions go to its own topics
 (<run id>.vigil.decisions, ...) or nowhere with --dry-run. Production topics
 and keys are never written.
 
+identical: true needs a live processor that ran through the range without a
+restart or rebalance: today a restarted processor starts its open sessions
+afresh and reloads profiles from Redis (whose encoding is rounded), which a
+replay in one pass does not reproduce; the mismatches are listed.
+
   vigil replay --from -24h --dry-run --json out.json --report report/
   vigil replay --from 2026-05-01T00:00:00Z --to 2026-05-02T00:00:00Z --set processor.lock_threshold=0.3
   vigil replay --sweep processor.lock_threshold=0.15:0.35:0.05 --dry-run`,
