@@ -17,6 +17,21 @@ import (
 // rocPoint is (FAR, FRR) at one threshold.
 type rocPoint struct{ far, frr float64 }
 
+// ROCPoint is (FAR, FRR) at one threshold.
+type ROCPoint struct{ FAR, FRR float64 }
+
+// ROCCurve returns the (FAR, FRR) step points for every distinct threshold,
+// from "reject everything" (FAR 0, FRR 1) to "accept everything" (FAR 1,
+// FRR 0), for plots made elsewhere (replay reports).
+func ROCCurve(genuine, impostor []float64) []ROCPoint {
+	pts := rocCurve(genuine, impostor)
+	out := make([]ROCPoint, len(pts))
+	for i, p := range pts {
+		out[i] = ROCPoint{FAR: p.far, FRR: p.frr}
+	}
+	return out
+}
+
 // rocCurve returns the (FAR, FRR) step points for every distinct threshold,
 // from "reject everything" (FAR 0, FRR 1) to "accept everything" (FAR 1,
 // FRR 0).

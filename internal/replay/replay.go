@@ -736,45 +736,16 @@ func (p *pinner) versionsUsed() []string {
 	return out
 }
 
-// memProfiles implements session.Profiles in memory for one variant, with
-// the population pinned at the record being processed.
+// memProfiles is session.MemoryProfiles with the populations pinned to the
+// ones the live processor used at the record being processed.
 type memProfiles struct {
-	profiles map[string]*keystroke.Profile
-	pointers map[string]*pointer.Profile
-	pins     *pinner
-	version  string
-}
-
-func (m *memProfiles) Profile(tenant, user string) *keystroke.Profile {
-	return m.profiles[tenant+"\x00"+user]
-}
-
-func (m *memProfiles) Learn(tenant, user string, strokes []keystroke.Stroke) {
-	k := tenant + "\x00" + user
-	p := m.profiles[k]
-	if p == nil {
-		p = keystroke.NewProfile()
-		m.profiles[k] = p
-	}
-	p.Update(strokes)
+	*session.MemoryProfiles
+	pins    *pinner
+	version string
 }
 
 func (m *memProfiles) Population(tenant string) *keystroke.Population {
 	return m.pins.population(tenant, m.version)
-}
-
-func (m *memProfiles) PointerProfile(tenant, user string) *pointer.Profile {
-	return m.pointers[tenant+"\x00"+user]
-}
-
-func (m *memProfiles) LearnPointer(tenant, user string, actions []pointer.Action) {
-	k := tenant + "\x00" + user
-	p := m.pointers[k]
-	if p == nil {
-		p = pointer.NewProfile()
-		m.pointers[k] = p
-	}
-	p.Update(actions)
 }
 
 func (m *memProfiles) PointerPopulation(tenant string) *pointer.Population {
@@ -792,7 +763,7 @@ type variantState struct {
 
 func newVariantState(v Variant, pins *pinner) *variantState {
 	return &variantState{v: v, parts: map[int32]*session.Partition{},
-		profiles: &memProfiles{profiles: map[string]*keystroke.Profile{}, pointers: map[string]*pointer.Profile{}, pins: pins}}
+		profiles: &memProfiles{MemoryProfiles: session.NewMemoryProfiles(), pins: pins}}
 }
 
 func (s *variantState) process(part int32, off int64, b *schemas.InputBatch) ([]schemas.Decision, int, error) {

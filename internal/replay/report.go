@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vigil-auth/vigil/evaluation"
 	"github.com/vigil-auth/vigil/schemas"
 )
 
@@ -211,37 +212,7 @@ func (s *svg) end(w io.Writer) error {
 	return err
 }
 
-type roc struct{ far, frr float64 }
 
-// rocPoints: a trial is rejected when score ≥ threshold (evaluation's
-// convention).
-func rocPoints(genuine, impostor []float64) []roc {
-	g := append([]float64(nil), genuine...)
-	im := append([]float64(nil), impostor...)
-	sort.Float64s(g)
-	sort.Float64s(im)
-	pts := []roc{{0, 1}}
-	i, j := 0, 0
-	for i < len(g) || j < len(im) {
-		var t float64
-		switch {
-		case i == len(g):
-			t = im[j]
-		case j == len(im):
-			t = g[i]
-		default:
-			t = math.Min(g[i], im[j])
-		}
-		for i < len(g) && g[i] == t {
-			i++
-		}
-		for j < len(im) && im[j] == t {
-			j++
-		}
-		pts = append(pts, roc{far: float64(j) / float64(len(im)), frr: 1 - float64(i)/float64(len(g))})
-	}
-	return pts
-}
 
 func probit(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 
@@ -276,8 +247,8 @@ func (r *Result) writeDET(w io.Writer) error {
 	}
 	for i, f := range fs {
 		var pts [][2]float64
-		for _, p := range rocPoints(f.genuine, f.impostor) {
-			pts = append(pts, [2]float64{x(p.far), y(p.frr)})
+		for _, p := range evaluation.ROCCurve(f.genuine, f.impostor) {
+			pts = append(pts, [2]float64{x(p.FAR), y(p.FRR)})
 		}
 		col := colors[i%len(colors)]
 		s.path(pts, col, false)
@@ -305,8 +276,8 @@ func (r *Result) writeROC(w io.Writer) error {
 	}
 	for i, f := range fs {
 		var pts [][2]float64
-		for _, p := range rocPoints(f.genuine, f.impostor) {
-			pts = append(pts, [2]float64{x(1 - p.frr), y(1 - p.far)})
+		for _, p := range evaluation.ROCCurve(f.genuine, f.impostor) {
+			pts = append(pts, [2]float64{x(1 - p.FRR), y(1 - p.FAR)})
 		}
 		sort.SliceStable(pts, func(a, b int) bool { return pts[a][0] < pts[b][0] })
 		col := colors[i%len(colors)]
