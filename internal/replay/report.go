@@ -212,8 +212,6 @@ func (s *svg) end(w io.Writer) error {
 	return err
 }
 
-
-
 func probit(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 
 func (r *Result) scored() []Figures {
