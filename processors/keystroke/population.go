@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/vigil-auth/vigil/internal/binread"
 	"github.com/vigil-auth/vigil/keytoken"
 )
 
@@ -208,10 +209,10 @@ func putPop(b []byte, s *popStat) []byte {
 }
 
 func (r *reader) pop() popStat {
-	u := float64(r.u16())
+	u := float64(r.U16())
 	s := popStat{users: u, mu: r.f32(), tau2: r.f32(), sig2: r.f32()}
 	if s.tau2 < 0 || s.sig2 < 0 {
-		r.err = true
+		r.Fail()
 	}
 	return s
 }
@@ -270,9 +271,9 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	if len(data) > MaxPopulationBytes || len(data) < len(popMagic) || string(data[:len(popMagic)]) != popMagic {
 		return errCorrupt
 	}
-	r := &reader{b: data[len(popMagic):]}
+	r := &reader{binread.New(data[len(popMagic):])}
 	q := &Population{hold: map[uint32]popStat{}, dd: map[uint64]popDigraph{}}
-	u := r.uvarint()
+	u := r.Uvarint()
 	if u > 1<<31 {
 		return errCorrupt
 	}
@@ -281,37 +282,37 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	q.ddAll = r.pop()
 	q.udAll = r.pop()
 	for _, arr := range [][]popStat{q.holdClass[:], q.ddClass[:], q.udClass[:]} {
-		n := r.uvarint()
+		n := r.Uvarint()
 		if n > uint64(len(arr)) {
 			return errCorrupt
 		}
-		for i := uint64(0); i < n && !r.err; i++ {
-			idx := int(r.u8())
+		for i := uint64(0); i < n && !r.Failed(); i++ {
+			idx := int(r.U8())
 			if idx >= len(arr) {
 				return errCorrupt
 			}
 			arr[idx] = r.pop()
 		}
 	}
-	n := r.uvarint()
+	n := r.Uvarint()
 	if n > MaxHoldTokens*2 {
 		return errCorrupt
 	}
-	for i := uint64(0); i < n && !r.err; i++ {
-		k := r.u32()
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		k := r.U32()
 		q.hold[k] = r.pop()
 	}
-	n = r.uvarint()
+	n = r.Uvarint()
 	if n > MaxPopDigraphs {
 		return errCorrupt
 	}
-	for i := uint64(0); i < n && !r.err; i++ {
-		a := r.u32()
-		b := r.u32()
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		a := r.U32()
+		b := r.U32()
 		d := r.pop()
 		q.dd[pairKey(a, b)] = popDigraph{dd: d, ud: r.pop()}
 	}
-	if r.err || len(r.b) != 0 {
+	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
 	*pp = *q

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/vigil-auth/vigil/internal/binread"
 	"github.com/vigil-auth/vigil/keytoken"
 )
 
@@ -287,67 +288,23 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 
 var errCorrupt = errors.New("keystroke: corrupt or unsupported encoding")
 
-type reader struct {
-	b   []byte
-	err bool
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err || len(r.b) < n {
-		r.err = true
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) u8() byte {
-	if v := r.bytes(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if v := r.bytes(2); v != nil {
-		return binary.LittleEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if v := r.bytes(4); v != nil {
-		return binary.LittleEndian.Uint32(v)
-	}
-	return 0
-}
+type reader struct{ binread.Reader }
 
 func (r *reader) f32() float64 {
-	f := float64(math.Float32frombits(r.u32()))
+	f := r.Float32()
 	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e6 {
-		r.err = true
+		r.Fail()
 		return 0
 	}
 	return f
 }
 
 func (r *reader) stat() stat {
-	n := float64(r.u16())
+	n := float64(r.U16())
 	m := r.f32()
 	v := r.f32()
 	if n > MaxCount || v < 0 {
-		r.err = true
+		r.Fail()
 	}
 	return stat{n: n, mean: m, vr: v}
 }
@@ -358,9 +315,9 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	if len(data) > MaxProfileBytes || len(data) < len(profileMagic) || string(data[:len(profileMagic)]) != profileMagic {
 		return errCorrupt
 	}
-	r := &reader{b: data[len(profileMagic):]}
+	r := &reader{binread.New(data[len(profileMagic):])}
 	q := NewProfile()
-	st := r.uvarint()
+	st := r.Uvarint()
 	if st > math.MaxInt64/2 {
 		return errCorrupt
 	}
@@ -368,50 +325,50 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	q.holdAll = r.stat()
 	q.ddAll = r.stat()
 	q.udAll = r.stat()
-	n := r.uvarint()
+	n := r.Uvarint()
 	if n > uint64(keytoken.NumClasses) {
 		return errCorrupt
 	}
-	for i := uint64(0); i < n && !r.err; i++ {
-		idx := int(r.u8())
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		idx := int(r.U8())
 		if idx >= keytoken.NumClasses {
 			return errCorrupt
 		}
 		q.holdClass[idx] = r.stat()
 	}
 	for _, arr := range []*[nClassPairs]stat{&q.ddClass, &q.udClass} {
-		n = r.uvarint()
+		n = r.Uvarint()
 		if n > uint64(nClassPairs) {
 			return errCorrupt
 		}
-		for i := uint64(0); i < n && !r.err; i++ {
-			idx := int(r.u8())
+		for i := uint64(0); i < n && !r.Failed(); i++ {
+			idx := int(r.U8())
 			if idx >= nClassPairs {
 				return errCorrupt
 			}
 			arr[idx] = r.stat()
 		}
 	}
-	n = r.uvarint()
+	n = r.Uvarint()
 	if n > MaxHoldTokens {
 		return errCorrupt
 	}
-	for i := uint64(0); i < n && !r.err; i++ {
-		k := r.u32()
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		k := r.U32()
 		s := r.stat()
 		q.hold[k] = &s
 	}
-	n = r.uvarint()
+	n = r.Uvarint()
 	if n > MaxDigraphs {
 		return errCorrupt
 	}
-	for i := uint64(0); i < n && !r.err; i++ {
-		a := r.u32()
-		b := r.u32()
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		a := r.U32()
+		b := r.U32()
 		d := &digraph{dd: r.stat(), ud: r.stat()}
 		q.dd[pairKey(a, b)] = d
 	}
-	if r.err || len(r.b) != 0 {
+	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
 	*p = *q

@@ -3,6 +3,8 @@ package pointer
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/vigil-auth/vigil/internal/binread"
 )
 
 // Population bounds.
@@ -160,7 +162,7 @@ func (r *reader) popHist(h *popHist) { h.users = r.probs(h.p[:]) }
 // probs reads a user count and, if positive, a probability vector that
 // must sum to 1.
 func (r *reader) probs(p []float64) float64 {
-	users := float64(r.u16())
+	users := float64(r.U16())
 	if users == 0 {
 		return 0
 	}
@@ -170,7 +172,7 @@ func (r *reader) probs(p []float64) float64 {
 		s += p[i]
 	}
 	if math.Abs(s-1) > 1e-3 {
-		r.err = true
+		r.Fail()
 	}
 	return users
 }
@@ -201,9 +203,9 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	default:
 		return errCorrupt
 	}
-	r := &reader{b: data[len(popMagic):]}
+	r := &reader{binread.New(data[len(popMagic):])}
 	q := &Population{}
-	u := r.uvarint()
+	u := r.Uvarint()
 	if u > 1<<31 {
 		return errCorrupt
 	}
@@ -217,7 +219,7 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	if nf == NumFeatures {
 		q.sample = r.vecs(PopulationSample)
 	}
-	if r.err || len(r.b) != 0 {
+	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
 	*pp = *q

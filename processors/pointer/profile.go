@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/vigil-auth/vigil/internal/binread"
 )
 
 // Profile bounds.
@@ -158,16 +160,16 @@ func appendVecs(b []byte, vs []vec) []byte {
 
 // vecs reads a vector list of at most max entries.
 func (r *reader) vecs(max int) []vec {
-	n := r.uvarint()
-	if r.err || n > uint64(max) || n*vecBytes > uint64(len(r.b)) {
-		r.err = true
+	n := r.Uvarint()
+	if r.Failed() || n > uint64(max) || n*vecBytes > uint64(r.Len()) {
+		r.Fail()
 		return nil
 	}
 	vs := make([]vec, n)
 	for i := range vs {
-		raw := r.bytes(vecBytes)
+		raw := r.Bytes(vecBytes)
 		if raw == nil || raw[0] >= NumKinds {
-			r.err = true
+			r.Fail()
 			return nil
 		}
 		vs[i].kind = raw[0]
@@ -178,47 +180,17 @@ func (r *reader) vecs(max int) []vec {
 
 var errCorrupt = errors.New("pointer: corrupt or unsupported encoding")
 
-type reader struct {
-	b   []byte
-	err bool
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes(n int) []byte {
-	if r.err || len(r.b) < n {
-		r.err = true
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) u16() uint16 {
-	if v := r.bytes(2); v != nil {
-		return binary.LittleEndian.Uint16(v)
-	}
-	return 0
-}
+type reader struct{ binread.Reader }
 
 // f32 reads a value that must be finite and within [0, max].
 func (r *reader) f32(max float64) float64 {
-	v := r.bytes(4)
+	v := r.Bytes(4)
 	if v == nil {
 		return 0
 	}
 	f := float64(math.Float32frombits(binary.LittleEndian.Uint32(v)))
 	if !(f >= 0 && f <= max) { // also rejects NaN
-		r.err = true
+		r.Fail()
 		return 0
 	}
 	return f
@@ -232,7 +204,7 @@ func (r *reader) readHist(h *hist) {
 		n += h.c[i]
 	}
 	if n > MaxCount+0.5 {
-		r.err = true
+		r.Fail()
 	}
 	h.n = n
 }
@@ -251,9 +223,9 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	default:
 		return errCorrupt
 	}
-	r := &reader{b: data[len(profileMagic):]}
+	r := &reader{binread.New(data[len(profileMagic):])}
 	q := &Profile{}
-	a := r.uvarint()
+	a := r.Uvarint()
 	if a > math.MaxInt64/2 {
 		return errCorrupt
 	}
@@ -264,16 +236,16 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 		mn += q.mix.c[i]
 	}
 	if mn > MaxCount+0.5 {
-		r.err = true
+		r.Fail()
 	}
 	q.mix.n = mn
-	n := r.uvarint()
+	n := r.Uvarint()
 	if n > uint64(NumClasses*nf) {
 		return errCorrupt
 	}
 	last := -1
-	for i := uint64(0); i < n && !r.err; i++ {
-		idx := int(r.u16())
+	for i := uint64(0); i < n && !r.Failed(); i++ {
+		idx := int(r.U16())
 		if idx <= last || idx >= NumClasses*nf {
 			return errCorrupt // out of range, duplicate or unsorted
 		}
@@ -281,13 +253,13 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 		r.readHist(&q.h[idx/nf][idx%nf])
 	}
 	if nf == NumFeatures {
-		q.res.seen = r.uvarint()
+		q.res.seen = r.Uvarint()
 		q.res.v = r.vecs(ReservoirSize)
 		if q.res.seen > ReservoirHorizon || uint64(len(q.res.v)) > q.res.seen {
 			return errCorrupt
 		}
 	}
-	if r.err || len(r.b) != 0 {
+	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
 	*p = *q
