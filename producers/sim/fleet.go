@@ -377,8 +377,11 @@ func (f *Fleet) plan() {
 			sp := &ps[k]
 			sp.owner = i
 			sp.Owner = p.ID
-			sp.UserID = fmt.Sprintf("u-%04d", i)
-			sp.DeviceID = fmt.Sprintf("d-%04d", i)
+			// The seed is part of the ids: another seed is other people, so
+			// fleets of two seeds published to one pipeline never share a
+			// user's profile.
+			sp.UserID = fmt.Sprintf("u-%d-%04d", cfg.Seed, i)
+			sp.DeviceID = fmt.Sprintf("d-%d-%04d", cfg.Seed, i)
 			sp.ordinal = k
 			sp.StartUS = cfg.Start.Add(userOffset + time.Duration(k)*cfg.SessionSpacing).UnixMicro()
 			sp.seed = mix(cfg.Seed ^ mix(uint64(i)<<20|uint64(k)) ^ 0x5e55)

@@ -267,7 +267,7 @@ func TestNoTextOnlyTokens(t *testing.T) {
 	for c := 0; c < keytoken.NumClasses; c++ {
 		classTokens[keytoken.ClassToken(keytoken.Class(c))] = true
 	}
-	ids := regexp.MustCompile(`^(sim|u-\d{4}|d-\d{4}|s-[0-9a-f]{16}|p\d{2}|injector|SIMULATOR|` + strings.Join(func() []string {
+	ids := regexp.MustCompile(`^(sim|u-\d+-\d{4}|d-\d+-\d{4}|s-[0-9a-f]{16}|p\d{2}|injector|SIMULATOR|` + strings.Join(func() []string {
 		var s []string
 		for _, x := range append(scenarioOrder, ScenarioEnrol) {
 			s = append(s, regexp.QuoteMeta(string(x)))
