@@ -76,7 +76,7 @@ Outcomes are logged, and published as JSON to --lock-outcome-topic when set.`,
 	fl.StringVar(&f.stepUpCmd, "stepup-cmd", "", "command run for STEP_UP (default: the lock command)")
 	fl.StringVar(&f.outcomeTopic, "lock-outcome-topic", "", "publish lock outcomes (JSON, key device id) here; empty: log only")
 	fl.DurationVar(&f.maxFutureSkew, "lock-max-future", 2*time.Minute, "refuse commands issued further than this in the future")
-	cmd.AddCommand(newAgentDeviceKey())
+	cmd.AddCommand(newAgentDeviceKey(g))
 	return cmd
 }
 
@@ -168,16 +168,25 @@ func runAgent(cmd *cobra.Command, g *globals, f agentFlags) error {
 	return first
 }
 
-func newAgentDeviceKey() *cobra.Command {
+func newAgentDeviceKey(g *globals) *cobra.Command {
 	var device string
 	cmd := &cobra.Command{
 		Use:   "device-key",
-		Short: "Print a device's lock-verification key, derived from the sink's master key (VIGIL_LOCK_MASTER_KEY, hex)",
-		Args:  cobra.NoArgs,
+		Short: "Print a device's lock-verification key, derived from the sink's signing key (sink.lock_signing_key)",
+		Long: `device-key derives the key one device's lock agent verifies lock commands with from
+the sink's master signing key (config sink.lock_signing_key, env
+VIGIL_SINK_LOCK_SIGNING_KEY). Each device gets its own key, so a compromised
+workstation cannot forge commands for another one. Install the printed key on the
+device (--lock-key-file or VIGIL_AGENT_LOCK_KEY).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			master, err := lockauth.ParseKey(os.Getenv("VIGIL_LOCK_MASTER_KEY"))
+			cfg, _, err := g.load(cmd)
 			if err != nil {
-				return fmt.Errorf("VIGIL_LOCK_MASTER_KEY: %w", err)
+				return err
+			}
+			master, err := lockauth.ParseKey(cfg.Sink.LockSigningKey.Reveal())
+			if err != nil {
+				return fmt.Errorf("sink.lock_signing_key (VIGIL_SINK_LOCK_SIGNING_KEY): %w", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(lockauth.DeviceKey(master, device)))
 			return nil
