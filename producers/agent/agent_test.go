@@ -38,7 +38,8 @@ func typed(names string, gap, hold time.Duration) []Keystroke {
 	return ks
 }
 
-const fixtureKeys = "V I G I L SPACE C A P T U R E LEFTSHIFT DOT ENTER BACKSPACE 1 2 3"
+// Key codes only, and no words: fixtures hold no text of any kind.
+const fixtureKeys = "Q Z J X K SPACE W V B Q Z J LEFTSHIFT DOT ENTER BACKSPACE 1 2 3"
 
 var fixtureStart = time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC)
 
@@ -518,7 +519,7 @@ func decodeAll(t *testing.T, c *schemas.Codec, vals [][]byte) []*schemas.InputBa
 func TestHotPlugNewKeyboardFlagged(t *testing.T) {
 	f := &fakeInput{dir: t.TempDir()}
 	now := time.Now()
-	f.plug(t, procKeyboard, "event3", RecordStream(now, typed("H E L L O", 120*time.Millisecond, 70*time.Millisecond), nil))
+	f.plug(t, procKeyboard, "event3", RecordStream(now, typed("J Q Z X Z", 120*time.Millisecond, 70*time.Millisecond), nil))
 	f.plug(t, procMouse, "event5", RecordStream(now, nil, []Motion{{At: 10 * time.Millisecond, DX: 3, DY: 4}}))
 	codec := newCodec(t)
 	a, err := New(Options{Tenant: "acme", UserID: "u1", DeviceID: "ws-1", Secret: testSecret, Codec: codec,
@@ -533,7 +534,7 @@ func TestHotPlugNewKeyboardFlagged(t *testing.T) {
 	// Wait for the initial scan, then plug a "Rubber Ducky" and a uinput device.
 	waitFor(t, func() bool { return a.Counters.Devices.Load() == 2 })
 	later := time.Now()
-	f.plug(t, procDucky, "event9", RecordStream(later, typed("R M SPACE MINUS R F", 8*time.Millisecond, 4*time.Millisecond), nil))
+	f.plug(t, procDucky, "event9", RecordStream(later, typed("Z X SPACE MINUS Q J", 8*time.Millisecond, 4*time.Millisecond), nil))
 	f.plug(t, procUinput, "event20", RecordStream(later.Add(time.Second), typed("X", 10*time.Millisecond, 5*time.Millisecond), nil))
 	waitFor(t, func() bool { return a.Counters.Devices.Load() == 4 && a.Counters.Events.Load() == 10+1+12+2 })
 	cancel()
