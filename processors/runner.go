@@ -124,7 +124,7 @@ func New(cfg Config) (*Processor, error) {
 	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"), m: newMetrics(),
 		parts: make(map[int32]*session.Partition), dropped: make(map[int32]bool)}
 	p.retrying.Store("")
-	p.cache = newProfileCache(cfg.Store)
+	p.cache = newProfileCache(cfg.Store, p.log)
 	return p, nil
 }
 
@@ -320,7 +320,7 @@ func (p *Processor) resetAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.parts = make(map[int32]*session.Partition)
-	p.cache = newProfileCache(p.cfg.Store)
+	p.cache = newProfileCache(p.cfg.Store, p.log)
 }
 
 // PartitionStats returns the session counters of each owned partition.
@@ -339,6 +339,7 @@ func (p *Processor) PartitionStats() map[int32]session.Stats {
 // that consumed the batch commits.
 type profileCache struct {
 	store *ProfileStore
+	log   *slog.Logger
 	users map[string]*cachedProfile
 	pops  map[string]population
 	part  int32
@@ -363,8 +364,8 @@ type cachedProfile struct {
 	off          int64
 }
 
-func newProfileCache(s *ProfileStore) *profileCache {
-	return &profileCache{store: s, users: make(map[string]*cachedProfile), pops: make(map[string]population)}
+func newProfileCache(s *ProfileStore, log *slog.Logger) *profileCache {
+	return &profileCache{store: s, log: log, users: make(map[string]*cachedProfile), pops: make(map[string]population)}
 }
 
 // refreshPopulations reloads the populations whose stored version changed.
@@ -402,6 +403,10 @@ func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
 			return err
 		}
 		c.pops[tenant] = population{pops, version}
+		if version == "" {
+			c.log.Warn("no population for this tenant yet: scores are not normalised against other users and lock far less reliably; "+
+				"run `vigil profiles population` once users have enrolled", "tenant", tenant)
+		}
 	}
 	k := userKey(tenant, user)
 	if _, ok := c.users[k]; ok {
