@@ -260,6 +260,24 @@ func TestScoreReasonsAndAdapt(t *testing.T) {
 	if m.ShouldAdapt(imp) {
 		t.Errorf("impostor window must not adapt: %+v", imp)
 	}
+	// live sessions score the last 13 actions: genuine windows of that
+	// size must be able to adapt (they once never could: Confidence with
+	// 13 actions stays below AdaptMinConfidence), impostor ones rarely.
+	acts, iacts := segment(ms[0].session(200)), segment(other.session(200))
+	adapted, iadapted, wins := 0, 0, 0
+	for i := 0; i+13 <= len(acts) && i+13 <= len(iacts); i += 13 {
+		wins++
+		if m.ShouldAdapt(m.Score(ps[0], acts[i:i+13], pop)) {
+			adapted++
+		}
+		if m.ShouldAdapt(m.Score(ps[0], iacts[i:i+13], pop)) {
+			iadapted++
+		}
+	}
+	if adapted < wins/2 || iadapted > wins/10 {
+		t.Errorf("13-action windows: %d/%d genuine and %d impostor adapted", adapted, wins, iadapted)
+	}
+	t.Logf("13-action windows: %d/%d genuine and %d impostor adapted", adapted, wins, iadapted)
 	if r := m.Score(ps[0], nil, pop); r.Score != 0.5 || m.ShouldAdapt(r) {
 		t.Errorf("empty window: %+v", r)
 	}
@@ -450,5 +468,51 @@ func BenchmarkSegmenter(b *testing.B) {
 			s.Push(e)
 		}
 		s.Flush()
+	}
+}
+
+// The opt-in learned weights are memoised per profile: cached and fresh
+// results agree, an Update or a different population recomputes them, and
+// a decoded profile scores as the original.
+func TestLearnedWeightsCache(t *testing.T) {
+	ms, ps := enrolled(4)
+	pop := NewPopulation(ps[1:])
+	prm := DefaultParams()
+	prm.WeightRidge, prm.WeightShare, prm.WeightCap = 0.3, 0.3, 1.5
+	m := NewModel(prm)
+	acts := segment(ms[0].session(40))
+	a := m.Score(ps[0], acts, pop)
+	b := m.Score(ps[0], acts, pop)
+	if a.Score != b.Score {
+		t.Fatalf("cached score differs: %v vs %v", a.Score, b.Score)
+	}
+	fresh := &Profile{}
+	*fresh = *ps[0]
+	fresh.wc = nil // uncached path
+	if c := m.Score(fresh, acts, pop); c.Score != a.Score {
+		t.Fatalf("uncached score differs: %v vs %v", c.Score, a.Score)
+	}
+	if _, ok := prm.fitWeights(ps[0], pop); !ok {
+		t.Fatal("no learned weights for an enrolled profile")
+	}
+	enc, _ := ps[0].MarshalBinary()
+	var q Profile
+	if err := q.UnmarshalBinary(enc); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Score(&q, acts, pop); math.Abs(c.Score-a.Score) > 1e-6 {
+		t.Fatalf("decoded profile scores %v, original %v", c.Score, a.Score)
+	}
+	ps[0].Update(segment(ms[0].session(20)))
+	w1, _ := ps[0].learnedWeights(pop, &prm)
+	w2, _ := prm.fitWeights(ps[0], pop)
+	if w1 != w2 {
+		t.Fatal("stale learned weights after Update")
+	}
+	pop2 := NewPopulation(ps[2:])
+	w3, _ := ps[0].learnedWeights(pop2, &prm)
+	w4, _ := prm.fitWeights(ps[0], pop2)
+	if w3 != w4 {
+		t.Fatal("stale learned weights for another population")
 	}
 }

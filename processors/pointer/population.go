@@ -32,6 +32,9 @@ type Population struct {
 	// sample holds at most PopulationSample action vectors, an equal share
 	// from every user with a reservoir, for the joint evidence.
 	sample []vec
+	// gen changes whenever UnmarshalBinary overwrites the population, so
+	// profiles' memoised learned weights (weights.go) are recomputed.
+	gen uint64
 }
 
 // popHist is an average of normalised histograms over users.
@@ -222,6 +225,7 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
+	q.gen = pp.gen + 1
 	*pp = *q
 	return nil
 }

@@ -54,6 +54,9 @@ type Profile struct {
 	// res is a bounded sample of whole action vectors for the joint
 	// (k-nearest-neighbour) evidence; see joint.go.
 	res reservoir
+	// wc memoises the learned feature weights (weights.go); set by the
+	// mutating methods, so concurrent Score calls only lock it.
+	wc *weightCache
 }
 
 // mixHist is the histogram of action classes.
@@ -75,13 +78,16 @@ func (h *mixHist) add(b int) {
 }
 
 // NewProfile returns an empty profile.
-func NewProfile() *Profile { return &Profile{} }
+func NewProfile() *Profile { return &Profile{wc: &weightCache{}} }
 
 // Actions is the number of actions the profile has learned from.
 func (p *Profile) Actions() int64 { return p.actions }
 
 // Update learns from actions (enrolment or adaptation).
 func (p *Profile) Update(actions []Action) {
+	if p.wc == nil {
+		p.wc = &weightCache{}
+	}
 	for i := range actions {
 		a := &actions[i]
 		p.res.add(a.vector(), uint64(p.actions))
@@ -262,6 +268,7 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	if r.Failed() || r.Len() != 0 {
 		return errCorrupt
 	}
+	q.wc = &weightCache{}
 	*p = *q
 	return nil
 }
