@@ -1,3 +1,5 @@
+//go:build unix
+
 package gateway
 
 import (
@@ -20,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -260,9 +263,18 @@ type cdpReply struct {
 
 func launchChromium(ctx context.Context, t *testing.T, bin string) *cdpClient {
 	t.Helper()
+	// Chromium's helper processes outlive the browser process for a moment
+	// and keep writing to the profile, so the profile dir is removed
+	// best-effort after the whole process group is gone (t.TempDir would
+	// fail the test on a late write).
+	profile, err := os.MkdirTemp("", "vigil-chromium-*")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir="+profile, "--remote-debugging-port=0", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -271,8 +283,9 @@ func launchChromium(ctx context.Context, t *testing.T, bin string) *cdpClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the whole group
 		_ = cmd.Wait()
+		_ = os.RemoveAll(profile)
 	})
 	re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 	sc := bufio.NewScanner(stderr)
