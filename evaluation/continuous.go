@@ -224,32 +224,12 @@ func EvaluateContinuous(typists []Typist, opts ContinuousOptions) (*ContinuousRe
 	}
 	for s := 0; s < maxS; s++ {
 		// Enrolment profiles for held-out session s, as Redis bytes.
-		profiles := make([][]byte, nu)
+		profiles, err := enrolHeldOut(typists, s, workers)
+		if err != nil {
+			return nil, err
+		}
 		var errMu sync.Mutex
 		var firstErr error
-		parallel(nu, workers, func(u int) {
-			t := typists[u]
-			if s >= len(t.Sessions) || len(t.Sessions) < 2 {
-				return
-			}
-			p := keystroke.NewProfile()
-			for i, ss := range t.Sessions {
-				if i != s {
-					p.Update(ss.Strokes)
-				}
-			}
-			b, err := p.MarshalBinary()
-			if err != nil {
-				errMu.Lock()
-				firstErr = fmt.Errorf("evaluation: profile: %w", err)
-				errMu.Unlock()
-				return
-			}
-			profiles[u] = b
-		})
-		if firstErr != nil {
-			return nil, firstErr
-		}
 		jobs = jobs[:0]
 		for u := 0; u < nu; u++ {
 			if profiles[u] != nil && len(typists[u].Sessions[s].Strokes) > 0 {

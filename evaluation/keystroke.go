@@ -246,33 +246,22 @@ func EvaluateKeystroke(typists []Typist, opts KeystrokeOptions) (*KeystrokeRepor
 		cells[s] = make([]cell, nu)
 	}
 	for s := 0; s < maxS; s++ {
-		// enrol every user on sessions other than s, in parallel
+		// enrol every user on sessions other than s, in parallel, through
+		// the profile's Redis encoding
+		enc, err := enrolHeldOut(typists, s, workers)
+		if err != nil {
+			return nil, err
+		}
 		profiles := make([]*keystroke.Profile, nu)
-		var errMu sync.Mutex
-		var firstErr error
-		parallel(nu, workers, func(u int) {
-			t := typists[u]
-			if s >= len(t.Sessions) || len(t.Sessions) < 2 {
-				return
+		for u, b := range enc {
+			if b == nil {
+				continue
 			}
-			p := keystroke.NewProfile()
-			for i, ss := range t.Sessions {
-				if i != s {
-					p.Update(ss.Strokes)
-				}
-			}
-			b, _ := p.MarshalBinary()
 			q := keystroke.NewProfile()
 			if err := q.UnmarshalBinary(b); err != nil {
-				errMu.Lock()
-				firstErr = fmt.Errorf("evaluation: profile round trip: %w", err)
-				errMu.Unlock()
-				return
+				return nil, fmt.Errorf("evaluation: profile round trip: %w", err)
 			}
 			profiles[u] = q
-		})
-		if firstErr != nil {
-			return nil, firstErr
 		}
 		parallel(nu, workers, func(u int) {
 			if profiles[u] == nil {
@@ -371,4 +360,34 @@ func parallel(n, workers int, f func(int)) {
 	}
 	close(jobs)
 	wg.Wait()
+}
+
+// enrolHeldOut enrols every typist on all sessions but s, in parallel, and
+// returns each profile's Redis encoding (nil for typists without session s
+// or with fewer than two sessions).
+func enrolHeldOut(typists []Typist, s, workers int) ([][]byte, error) {
+	out := make([][]byte, len(typists))
+	var errMu sync.Mutex
+	var firstErr error
+	parallel(len(typists), workers, func(u int) {
+		t := typists[u]
+		if s >= len(t.Sessions) || len(t.Sessions) < 2 {
+			return
+		}
+		p := keystroke.NewProfile()
+		for i, ss := range t.Sessions {
+			if i != s {
+				p.Update(ss.Strokes)
+			}
+		}
+		b, err := p.MarshalBinary()
+		if err != nil {
+			errMu.Lock()
+			firstErr = fmt.Errorf("evaluation: profile: %w", err)
+			errMu.Unlock()
+			return
+		}
+		out[u] = b
+	})
+	return out, firstErr
 }
