@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-auth/vigil/internal/service"
 )
 
 // metrics are the processor's Prometheus series beyond the plain counters
@@ -45,26 +47,17 @@ func newMetrics() *metrics {
 // Register adds the processor's metrics to reg.
 func (p *Processor) Register(reg prometheus.Registerer) error {
 	c := &p.Counters
-	counter := func(name, help string, v func() int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v()) })
-	}
-	cs := []prometheus.Collector{
-		counter("vigil_processor_records_total", "Input records consumed.", c.Records.Load),
-		counter("vigil_processor_batches_total", "Input batches applied.", c.Batches.Load),
-		counter("vigil_processor_events_total", "Key and pointer events applied.", c.Events.Load),
-		counter("vigil_processor_locks_total", "Decisions that asked for a lock.", c.Locks.Load),
-		counter("vigil_processor_dead_letters_total", "Input records routed to the dead-letter topic.", c.DeadLetters.Load),
-		counter("vigil_processor_late_records_total", "Input records with events that arrived after their window closed.", c.LateRecords.Load),
-		counter("vigil_processor_transaction_aborts_total", "Transactions aborted (rebalance, produce failure); their input is reprocessed.", c.Aborts.Load),
-		counter("vigil_processor_dependency_errors_total", "Failed Redis or schema-registry calls (each is retried with backoff).", c.RedisErrors.Load),
+	return service.Register(reg,
+		service.Counter("vigil_processor_records_total", "Input records consumed.", c.Records.Load),
+		service.Counter("vigil_processor_batches_total", "Input batches applied.", c.Batches.Load),
+		service.Counter("vigil_processor_events_total", "Key and pointer events applied.", c.Events.Load),
+		service.Counter("vigil_processor_locks_total", "Decisions that asked for a lock.", c.Locks.Load),
+		service.Counter("vigil_processor_dead_letters_total", "Input records routed to the dead-letter topic.", c.DeadLetters.Load),
+		service.Counter("vigil_processor_late_records_total", "Input records with events that arrived after their window closed.", c.LateRecords.Load),
+		service.Counter("vigil_processor_transaction_aborts_total", "Transactions aborted (rebalance, produce failure); their input is reprocessed.", c.Aborts.Load),
+		service.Counter("vigil_processor_dependency_errors_total", "Failed Redis or schema-registry calls (each is retried with backoff).", c.RedisErrors.Load),
 		p.m.lag, p.m.decisions, p.m.closeLatency, p.m.redisSeconds,
-	}
-	for _, col := range cs {
-		if err := reg.Register(col); err != nil {
-			return err
-		}
-	}
-	return nil
+	)
 }
 
 // observeRedis times one Redis operation.

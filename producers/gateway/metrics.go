@@ -5,29 +5,23 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-auth/vigil/internal/service"
 )
 
 // Register adds the gateway's metrics to reg; they are read from Counters
 // when scraped.
 func (g *Gateway) Register(reg prometheus.Registerer) error {
 	c := &g.Counters
-	counter := func(name, help string, v func() int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v()) })
-	}
-	for _, col := range []prometheus.Collector{
-		counter("vigil_gateway_requests_total", "Ingest requests received.", c.Requests.Load),
-		counter("vigil_gateway_accepted_total", "Ingest requests accepted and published.", c.Accepted.Load),
-		counter("vigil_gateway_batches_total", "Input batches published.", c.Batches.Load),
-		counter("vigil_gateway_unauthorized_total", "Requests refused for a missing or unknown token (401).", c.Unauthorized.Load),
-		counter("vigil_gateway_invalid_total", "Requests refused as invalid (4xx).", c.Invalid.Load),
-		counter("vigil_gateway_rate_limited_total", "Requests refused by the rate limits (429).", c.Limited.Load),
-		counter("vigil_gateway_publish_errors_total", "Requests that could not be published to Kafka (503).", c.PublishErrors.Load),
-	} {
-		if err := reg.Register(col); err != nil {
-			return err
-		}
-	}
-	return nil
+	return service.Register(reg,
+		service.Counter("vigil_gateway_requests_total", "Ingest requests received.", c.Requests.Load),
+		service.Counter("vigil_gateway_accepted_total", "Ingest requests accepted and published.", c.Accepted.Load),
+		service.Counter("vigil_gateway_batches_total", "Input batches published.", c.Batches.Load),
+		service.Counter("vigil_gateway_unauthorized_total", "Requests refused for a missing or unknown token (401).", c.Unauthorized.Load),
+		service.Counter("vigil_gateway_invalid_total", "Requests refused as invalid (4xx).", c.Invalid.Load),
+		service.Counter("vigil_gateway_rate_limited_total", "Requests refused by the rate limits (429).", c.Limited.Load),
+		service.Counter("vigil_gateway_publish_errors_total", "Requests that could not be published to Kafka (503).", c.PublishErrors.Load),
+	)
 }
 
 // Pinger is implemented by producers that can check the broker (a
