@@ -56,6 +56,10 @@ func (s *stat) add(x float64) {
 	if s.vr < 0 {
 		s.vr = 0
 	}
+	// Keep exactly what the encoding stores (float32), so a profile
+	// reloaded from Redis or restored after a crash is bit-identical to the
+	// one in memory and scores the same.
+	s.mean, s.vr = float64(float32(s.mean)), float64(float32(s.vr))
 }
 
 // flightOffsetMS shifts up-down flight times (negative under rollover)

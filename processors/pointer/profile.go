@@ -34,7 +34,20 @@ func (h *hist) add(b int) {
 		h.n = MaxCount - 1
 	}
 	h.c[b]++
-	h.n++
+	h.n = settle(h.c[:])
+}
+
+// settle rounds counts to what the encoding stores (float32) and returns
+// their sum as the decoder computes it, so a profile reloaded from Redis or
+// restored after a crash is bit-identical to the one in memory. Counts stay
+// integers (exact) until the first decay.
+func settle(c []float64) float64 {
+	var n float64
+	for i := range c {
+		c[i] = float64(float32(c[i]))
+		n += c[i]
+	}
+	return n
 }
 
 // Profile is one user's pointer template: how often they perform each action
@@ -74,7 +87,7 @@ func (h *mixHist) add(b int) {
 		h.n = MaxCount - 1
 	}
 	h.c[b]++
-	h.n++
+	h.n = settle(h.c[:])
 }
 
 // NewProfile returns an empty profile.

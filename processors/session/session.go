@@ -236,12 +236,18 @@ type Partition struct {
 	due      deadlines
 	stats    Stats
 	acts     []pointer.Action // scratch: the actions of the window being closed
+	// clock orders sessions by their last batch, so a restored partition
+	// rebuilds the same eviction order (see state.go).
+	clock uint64
+	// changed holds the sessions changed since the last TakeChanges, nil
+	// for sessions evicted (see state.go).
+	changed map[string]*state
 }
 
 // NewPartition returns an empty partition state.
 func NewPartition(cfg Config) *Partition {
 	cfg = cfg.Defaults()
-	p := &Partition{cfg: cfg, sessions: make(map[string]*state), lru: list.New()}
+	p := &Partition{cfg: cfg, sessions: make(map[string]*state), lru: list.New(), changed: make(map[string]*state)}
 	if len(cfg.Tenants) > 0 {
 		p.tenants = make(map[string]bool, len(cfg.Tenants))
 		for _, t := range cfg.Tenants {
@@ -286,7 +292,8 @@ type state struct {
 	closeEpisode                    bool // re-authentication closed an episode; report it
 	episodeStartUS                  int64
 	elem                            *list.Element
-	dueAt                           int64 // deadline currently queued for this session, or -1
+	dueAt                           int64  // deadline currently queued for this session, or -1
+	active                          uint64 // Partition.clock at the session's last batch
 }
 
 // Process applies one input batch. A batch that fails validation returns an
@@ -315,6 +322,9 @@ func (p *Partition) Process(b *schemas.InputBatch, profiles Profiles) (Result, e
 	}
 	st.lastSeq = b.Seq
 	p.lru.MoveToBack(st.elem)
+	st.active = p.clock
+	p.clock++
+	p.changed[key] = st
 	p.stats.Batches++
 	p.stats.SeqGaps += res.SeqGap
 	p.stats.Evicted += int64(res.Evicted)
@@ -429,6 +439,7 @@ func (p *Partition) makeRoom() int {
 	for len(p.sessions) >= p.cfg.MaxSessions {
 		st := p.lru.Remove(p.lru.Front()).(*state)
 		delete(p.sessions, st.key)
+		p.changed[st.key] = nil
 		n++
 	}
 	return n
@@ -456,6 +467,7 @@ func (p *Partition) advance(profiles Profiles) []schemas.Decision {
 			continue // stale entry: the session moved on, ended or was evicted
 		}
 		st.dueAt = -1
+		p.changed[st.key] = st
 		for _, w := range st.win.Advance(now) {
 			out = append(out, p.closeWindow(st, w, profiles))
 		}
