@@ -55,6 +55,8 @@ func (p *Processor) Register(reg prometheus.Registerer) error {
 		service.Counter("vigil_processor_dead_letters_total", "Input records routed to the dead-letter topic.", c.DeadLetters.Load),
 		service.Counter("vigil_processor_late_records_total", "Input records with events that arrived after their window closed.", c.LateRecords.Load),
 		service.Counter("vigil_processor_transaction_aborts_total", "Transactions aborted (rebalance, produce failure); their input is reprocessed.", c.Aborts.Load),
+		service.Counter("vigil_processor_state_restores_total", "Partitions whose state was restored from the state changelog (assignment, restart, aborted transaction).", c.Restores.Load),
+		service.Counter("vigil_processor_state_records_total", "Records written to the state changelog.", c.StateRecords.Load),
 		service.Counter("vigil_processor_dependency_errors_total", "Failed Redis or schema-registry calls (each is retried with backoff).", c.RedisErrors.Load),
 		p.m.lag, p.m.decisions, p.m.closeLatency, p.m.redisSeconds,
 	)

@@ -9,6 +9,15 @@
 // serialised in offset order, a replay of the same offsets reproduces the
 // same decisions, and profile writes can be fenced per partition (see
 // ProfileStore).
+//
+// The processor's own state (open sessions, profiles that learned) is
+// written to a compacted changelog topic in the same transaction (see
+// changelog.go), and restored from it before a partition's first record is
+// handled, so a crash, restart or rebalance resumes exactly where the last
+// commit left off. Redis is read before a transaction begins and written
+// after it commits: a Redis outage pauses the loop between transactions
+// (nothing is decided on missing state, and no transaction is held open
+// while waiting).
 package processors
 
 import (
@@ -16,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,6 +60,11 @@ type Config struct {
 	// RetryBackoff is the first delay when Redis fails; it doubles up to
 	// MaxRetryBackoff. Defaults 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
+	// MaxCachedProfiles bounds the user profiles held in memory (memory
+	// bound per instance); beyond it, profiles that have been written back
+	// are dropped after a commit and reloaded from Redis when next needed.
+	// Default 4096 (at most ~120 KiB each).
+	MaxCachedProfiles int
 	// PopulationRefresh is how often the stored population's version is
 	// checked, between transactions, to pick up a rebuilt one (`vigil
 	// profiles population`). Decisions name the population they used in
@@ -61,17 +76,21 @@ type Config struct {
 // Counters are the processor's running totals (read with Snapshot).
 type Counters struct {
 	Records, Batches, Events, Decisions, Locks, DeadLetters, LateRecords, Aborts, RedisErrors atomic.Int64
+	// Restores counts partitions whose state was restored from the
+	// changelog; StateRecords the changelog records written.
+	Restores, StateRecords atomic.Int64
 }
 
 // CountersSnapshot is a copy of Counters.
 type CountersSnapshot struct {
 	Records, Batches, Events, Decisions, Locks, DeadLetters, LateRecords, Aborts, RedisErrors int64
+	Restores, StateRecords                                                                  int64
 }
 
 // Snapshot returns the current totals.
 func (c *Counters) Snapshot() CountersSnapshot {
 	return CountersSnapshot{c.Records.Load(), c.Batches.Load(), c.Events.Load(), c.Decisions.Load(), c.Locks.Load(),
-		c.DeadLetters.Load(), c.LateRecords.Load(), c.Aborts.Load(), c.RedisErrors.Load()}
+		c.DeadLetters.Load(), c.LateRecords.Load(), c.Aborts.Load(), c.RedisErrors.Load(), c.Restores.Load(), c.StateRecords.Load()}
 }
 
 // Processor is one running instance.
@@ -86,9 +105,26 @@ type Processor struct {
 	client   atomic.Pointer[kgo.Client]
 
 	mu      sync.Mutex
-	parts   map[int32]*session.Partition
+	parts   map[int32]*partState
 	dropped map[int32]bool // revoked or lost since the last transaction
 	cache   *profileCache
+	// decoded holds the batches of the polled records, decoded before the
+	// transaction began (nil value: undecodable, see decodeErr).
+	decoded map[*kgo.Record]decoded
+}
+
+// partState is an owned input partition.
+type partState struct {
+	part *session.Partition
+	// next is the offset after the last record handled (the offset the
+	// next commit stores).
+	next    int64
+	touched bool // handled records in the open transaction
+}
+
+type decoded struct {
+	batch *schemas.InputBatch
+	err   error
 }
 
 // New validates cfg and returns a processor.
@@ -117,12 +153,18 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.MaxRetryBackoff == 0 {
 		cfg.MaxRetryBackoff = 5 * time.Second
 	}
+	if cfg.MaxCachedProfiles <= 0 {
+		cfg.MaxCachedProfiles = 4096
+	}
 	if cfg.PopulationRefresh == 0 {
 		cfg.PopulationRefresh = 30 * time.Second
 	}
+	if cfg.Topics.State == "" {
+		return nil, errors.New("processors: Topics.State (the state changelog) is required")
+	}
 	cfg.Session = cfg.Session.Defaults()
 	p := &Processor{cfg: cfg, log: cfg.Logger.With("component", "processor"), m: newMetrics(),
-		parts: make(map[int32]*session.Partition), dropped: make(map[int32]bool)}
+		parts: make(map[int32]*partState), dropped: make(map[int32]bool), decoded: make(map[*kgo.Record]decoded)}
 	p.retrying.Store("")
 	p.cache = newProfileCache(cfg.Store, p.log)
 	return p, nil
@@ -132,10 +174,14 @@ func New(cfg Config) (*Processor, error) {
 func (p *Processor) Run(ctx context.Context) error {
 	p.running.Store(true)
 	defer p.running.Store(false)
-	p.log.Info("processor starting", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "transactional_id", p.cfg.TransactionalID)
+	p.log.Info("processor starting", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "state", p.cfg.Topics.State,
+		"transactional_id", p.cfg.TransactionalID)
 	var lastPopCheck time.Time
+	// State records go to the changelog partition of their input partition;
+	// every other output is partitioned by key as usual.
+	opts := append(append([]kgo.Opt{}, p.cfg.ClientOpts...), kgo.RecordPartitioner(statePartitioner{p.cfg.Topics.State}))
 	return eos.Run(ctx, eos.Config{
-		ClientOpts: p.cfg.ClientOpts, Group: p.cfg.Group, Topics: []string{p.cfg.Topics.Input},
+		ClientOpts: opts, Group: p.cfg.Group, Topics: []string{p.cfg.Topics.Input},
 		TransactionalID: p.cfg.TransactionalID, MaxPollRecords: p.cfg.MaxPollRecords, Log: p.log,
 		OnClient:  p.client.Store,
 		OnRevoked: p.drop,
@@ -146,60 +192,205 @@ func (p *Processor) Run(ctx context.Context) error {
 					p.m.lag.WithLabelValues(partitionLabel(f.Partition)).Set(float64(f.HighWatermark - f.Records[n-1].Offset - 1))
 				}
 			})
-			if fetches.NumRecords() == 0 || time.Since(lastPopCheck) < p.cfg.PopulationRefresh {
+			if fetches.NumRecords() == 0 {
 				return nil
 			}
-			lastPopCheck = time.Now()
-			return p.retry(ctx, "refresh population", func() error { return p.cache.refreshPopulations(ctx) })
+			if time.Since(lastPopCheck) >= p.cfg.PopulationRefresh {
+				lastPopCheck = time.Now()
+				if err := p.retry(ctx, "refresh population", func() error { return p.cache.refreshPopulations(ctx) }); err != nil {
+					return err
+				}
+			}
+			return p.prepare(ctx, fetches)
 		},
+		BeforeCommit: p.writeState,
 		// Profiles are written after the commit, fenced by the offsets that
 		// produced them (see ProfileStore).
-		AfterCommit: func(ctx context.Context) error { return p.cache.flush(ctx, p.retry) },
+		AfterCommit: func(ctx context.Context) error {
+			if err := p.cache.flush(ctx, p.retry); err != nil {
+				return err
+			}
+			p.cache.trim(p.cfg.MaxCachedProfiles)
+			return nil
+		},
 		AfterAbort: func(cause error) {
 			// The input will be redelivered from the committed offsets, so
-			// in-memory state built from it must go: sessions restart from
-			// the next records and profiles reload from Redis.
+			// in-memory state built from it must go: partitions restore
+			// from the changelog and profiles reload from Redis.
 			p.Counters.Aborts.Add(1)
-			p.log.Warn("transaction aborted; dropping in-memory state to rebuild from committed input", "cause", cause)
+			p.log.Warn("transaction aborted; restoring state from the changelog", "cause", cause)
 			p.resetAll()
 		},
 	}, p)
 }
 
-// Handle processes one input record inside the open transaction (it
-// implements eos.Stage). It returns an error only when the transaction must
-// abort and the loop stop: ctx ended while Redis was down, or a decision
-// could not be encoded.
-func (p *Processor) Handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
-	p.Counters.Records.Add(1)
-	var b *schemas.InputBatch
-	// A registry that cannot be reached says nothing about the record:
-	// retry rather than dead-letter a good record.
-	err := p.retry(ctx, "schema registry", func() error {
-		var err error
-		b, err = p.cfg.Codec.DecodeInputBatch(r.Value)
-		if err != nil && !errors.Is(err, schemas.ErrRegistry) {
-			return nil
+// prepare runs between polling and beginning a transaction: it restores
+// the state of partitions seen for the first time, decodes the polled
+// batches and loads their users' profiles, retrying while Kafka or Redis
+// fail. Handle then needs no I/O, so a Redis outage pauses the partitions
+// here rather than holding a transaction open.
+func (p *Processor) prepare(ctx context.Context, fetches kgo.Fetches) error {
+	var err error
+	fetches.EachPartition(func(f kgo.FetchTopicPartition) {
+		if err != nil || len(f.Records) == 0 {
+			return
 		}
-		return err
+		p.mu.Lock()
+		ps := p.parts[f.Partition]
+		p.mu.Unlock()
+		if ps == nil {
+			err = p.retry(ctx, "restore state", func() error {
+				var rerr error
+				ps, rerr = p.restore(ctx, f.Partition)
+				return rerr
+			})
+			if err != nil {
+				return
+			}
+			if first := f.Records[0].Offset; ps.next > first {
+				// The changelog describes input beyond the committed offsets
+				// (offsets were reset by hand): that input is handled again
+				// and its duplicate batches are dead-lettered.
+				p.log.Warn("state changelog is ahead of the committed input offsets", "partition", f.Partition,
+					"state_next_offset", ps.next, "first_offset", first)
+			}
+			p.mu.Lock()
+			p.parts[f.Partition] = ps
+			p.mu.Unlock()
+		}
 	})
 	if err != nil {
 		return err
 	}
-	if b == nil {
-		_, err := p.cfg.Codec.DecodeInputBatch(r.Value)
-		p.deadLetter(r, schemas.ErrorReason(err), err, produce)
-		return nil
+	clear(p.decoded)
+	type user struct {
+		part         int32
+		tenant, user string
 	}
-	// Load the user's profile before the pure step, retrying while Redis is
-	// down: a decision made without the profile would be wrong, so the
-	// partition waits rather than guesses.
-	p.cache.at(r.Partition, r.Offset)
-	if err := p.retry(ctx, "load profile", func() error { return p.cache.ensure(ctx, b.Tenant, b.UserID) }); err != nil {
+	var users []user
+	fetches.EachRecord(func(r *kgo.Record) {
+		if err != nil {
+			return
+		}
+		var b *schemas.InputBatch
+		var derr error
+		// A registry that cannot be reached says nothing about the record:
+		// retry rather than dead-letter a good record.
+		err = p.retry(ctx, "schema registry", func() error {
+			b, derr = p.cfg.Codec.DecodeInputBatch(r.Value)
+			if errors.Is(derr, schemas.ErrRegistry) {
+				return derr
+			}
+			return nil
+		})
+		p.decoded[r] = decoded{batch: b, err: derr}
+		if derr == nil {
+			users = append(users, user{r.Partition, b.Tenant, b.UserID})
+		}
+	})
+	if err != nil {
 		return err
 	}
-	part := p.partition(r.Partition)
-	res, err := part.Process(b, p.cache)
+	// Load the users' profiles, retrying while Redis is down: a decision
+	// made without the profile would be wrong, so the partitions wait
+	// rather than guess.
+	for _, u := range users {
+		if err := p.retry(ctx, "load profile", func() error { return p.cache.ensure(ctx, u.part, u.tenant, u.user) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restore rebuilds partition n from the state changelog: Redis receives any
+// profile write it missed (fenced, so replays are harmless), and the
+// sessions resume as they were at the last commit.
+func (p *Processor) restore(ctx context.Context, n int32) (*partState, error) {
+	start := time.Now()
+	snap, err := readChangelog(ctx, p.cfg.ClientOpts, p.cfg.Topics.State, n)
+	if err != nil {
+		return nil, err
+	}
+	if snap.corrupt != nil {
+		p.log.Error("state changelog records could not be decoded; their keys start afresh", "partition", n, "err", snap.corrupt)
+	}
+	for _, u := range snap.users {
+		prof, err := decodeProfiles(u.ks, u.ptr)
+		if err != nil {
+			p.log.Error("profile in the state changelog could not be decoded; Redis keeps its copy", "partition", n, "err", err)
+			continue
+		}
+		if _, err := p.cfg.Store.SaveUser(ctx, u.tenant, u.user, prof, n, u.offset); err != nil {
+			return nil, err
+		}
+	}
+	part := session.NewPartition(p.cfg.Session)
+	if err := part.Restore(snap.partition, snap.sessions); err != nil {
+		p.log.Error("session state could not be fully restored; the sessions named start afresh", "partition", n, "err", err)
+	}
+	p.Counters.Restores.Add(1)
+	p.log.Info("partition state restored", "partition", n, "changelog_records", snap.records, "sessions", len(snap.sessions),
+		"profiles", len(snap.users), "next_offset", snap.next, "took", time.Since(start))
+	return &partState{part: part, next: snap.next}, nil
+}
+
+// writeState emits, before the commit, the changelog records of every
+// partition the transaction handled records of.
+func (p *Processor) writeState(_ context.Context, emit func(*kgo.Record)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n, ps := range p.parts {
+		if !ps.touched {
+			continue
+		}
+		ps.touched = false
+		topic := p.cfg.Topics.State
+		out := func(key, value []byte) {
+			p.Counters.StateRecords.Add(1)
+			emit(&kgo.Record{Topic: topic, Partition: n, Key: key, Value: value})
+		}
+		ps.part.TakeChanges(func(key string, state []byte) { out(sessionStateKey(key), state) })
+		if err := p.cache.eachDirty(n, func(e *cachedProfile, ks, ptr []byte) {
+			out(userStateKey(e.tenant, e.user), encodeUserRecord(e.off, ks, ptr))
+		}); err != nil {
+			return err
+		}
+		out([]byte{stateKeyPartition}, encodePartitionRecord(ps.next, ps.part.AppendState(nil)))
+	}
+	return nil
+}
+
+// statePartitioner sends state records to the partition they name and
+// partitions every other record by key (franz-go's default).
+type statePartitioner struct{ state string }
+
+func (s statePartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == s.state {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return kgo.UniformBytesPartitioner(64<<10, true, true, nil).ForTopic(topic)
+}
+
+// Handle processes one input record inside the open transaction (it
+// implements eos.Stage). It returns an error only when the transaction must
+// abort and the loop stop: a decision could not be encoded.
+func (p *Processor) Handle(ctx context.Context, r *kgo.Record, produce func(*kgo.Record)) error {
+	p.Counters.Records.Add(1)
+	p.mu.Lock()
+	ps := p.parts[r.Partition]
+	p.mu.Unlock()
+	dec, ok := p.decoded[r]
+	if ps == nil || !ok {
+		return fmt.Errorf("processors: record %s was not prepared", sourceRef(r)) // a bug
+	}
+	ps.touched, ps.next = true, r.Offset+1
+	if dec.err != nil {
+		p.deadLetter(r, schemas.ErrorReason(dec.err), dec.err, produce)
+		return nil
+	}
+	b := dec.batch
+	p.cache.at(r.Partition, r.Offset)
+	res, err := ps.part.Process(b, p.cache)
 	for i := range res.Decisions {
 		res.Decisions[i].ModelVersion += "+pop-" + p.cache.populationVersion(b.Tenant)
 	}
@@ -282,17 +473,6 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 	}
 }
 
-func (p *Processor) partition(n int32) *session.Partition {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	part := p.parts[n]
-	if part == nil {
-		part = session.NewPartition(p.cfg.Session)
-		p.parts[n] = part
-	}
-	return part
-}
-
 // drop is the revoke/lost callback: it runs on the client's goroutine, so it
 // only marks partitions; the poll loop forgets them between transactions.
 func (p *Processor) drop(lost map[string][]int32) {
@@ -319,8 +499,9 @@ func (p *Processor) forgetDropped() {
 func (p *Processor) resetAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.parts = make(map[int32]*session.Partition)
+	p.parts = make(map[int32]*partState)
 	p.cache = newProfileCache(p.cfg.Store, p.log)
+	clear(p.decoded)
 }
 
 // PartitionStats returns the session counters of each owned partition.
@@ -328,8 +509,8 @@ func (p *Processor) PartitionStats() map[int32]session.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[int32]session.Stats, len(p.parts))
-	for n, part := range p.parts {
-		out[n] = part.Stats()
+	for n, ps := range p.parts {
+		out[n] = ps.part.Stats()
 	}
 	return out
 }
@@ -396,7 +577,7 @@ func (c *profileCache) populationVersion(tenant string) string {
 
 func userKey(tenant, user string) string { return tenant + "\x00" + user }
 
-func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
+func (c *profileCache) ensure(ctx context.Context, part int32, tenant, user string) error {
 	if _, ok := c.pops[tenant]; !ok {
 		pops, version, err := c.store.LoadPopulations(ctx, tenant)
 		if err != nil {
@@ -416,7 +597,7 @@ func (c *profileCache) ensure(ctx context.Context, tenant, user string) error {
 	if err != nil {
 		return err
 	}
-	c.users[k] = &cachedProfile{tenant: tenant, user: user, p: u.Keystroke, ptr: u.Pointer, part: c.part}
+	c.users[k] = &cachedProfile{tenant: tenant, user: user, p: u.Keystroke, ptr: u.Pointer, part: part}
 	return nil
 }
 
@@ -496,6 +677,68 @@ func (c *profileCache) flush(ctx context.Context, retry func(context.Context, st
 		e.dirty, e.ptrDirty = false, false
 	}
 	return nil
+}
+
+// eachDirty calls fn with every profile of input partition part that
+// learned since the last flush, with the encodings of both its profiles
+// (the changelog keeps whole profiles, so its latest record suffices).
+func (c *profileCache) eachDirty(part int32, fn func(e *cachedProfile, ks, ptr []byte)) error {
+	keys := make([]string, 0, 8)
+	for k, e := range c.users {
+		if e.part == part && (e.dirty || e.ptrDirty) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		e := c.users[k]
+		var ks, ptr []byte
+		var err error
+		if e.p != nil {
+			if ks, err = e.p.MarshalBinary(); err != nil {
+				return fmt.Errorf("encode profile: %w", err)
+			}
+		}
+		if e.ptr != nil {
+			if ptr, err = e.ptr.MarshalBinary(); err != nil {
+				return fmt.Errorf("encode pointer profile: %w", err)
+			}
+		}
+		fn(e, ks, ptr)
+	}
+	return nil
+}
+
+// trim drops written-back profiles once the cache holds more than limit:
+// they reload from Redis, bit-identical (see keystroke.Profile), when next
+// needed.
+func (c *profileCache) trim(limit int) {
+	if len(c.users) <= limit {
+		return
+	}
+	for k, e := range c.users {
+		if !e.dirty && !e.ptrDirty {
+			delete(c.users, k)
+		}
+	}
+}
+
+// decodeProfiles decodes a user's profile encodings (nil for none).
+func decodeProfiles(ks, ptr []byte) (UserProfiles, error) {
+	var u UserProfiles
+	if ks != nil {
+		u.Keystroke = keystroke.NewProfile()
+		if err := u.Keystroke.UnmarshalBinary(ks); err != nil {
+			return UserProfiles{}, err
+		}
+	}
+	if ptr != nil {
+		u.Pointer = pointer.NewProfile()
+		if err := u.Pointer.UnmarshalBinary(ptr); err != nil {
+			return UserProfiles{}, err
+		}
+	}
+	return u, nil
 }
 
 // dropPartition forgets the profiles owned by a partition this instance no

@@ -58,11 +58,19 @@ const (
 	// Feedback carries analysts' verdicts on incidents (true positive,
 	// false positive, benign); key: finding uid.
 	Feedback Role = "feedback"
+	// State is the processors' compacted changelog: the state of every open
+	// session, each user's profiles and a record per partition, written in
+	// the same transaction as the decisions and input offsets, so that a
+	// new owner of an input partition resumes exactly where the last
+	// committed transaction left it. Partition p holds the state of input
+	// partition p; it needs as many partitions as the input topic. Key:
+	// "s" session key, "u" tenant/user, or "m" (the partition record).
+	State Role = "state"
 )
 
 // Roles lists every role in a stable order.
 func Roles() []Role {
-	return []Role{Input, Decisions, LockCommands, Incidents, DeadLetter, Late, Feedback}
+	return []Role{Input, Decisions, LockCommands, Incidents, DeadLetter, Late, Feedback, State}
 }
 
 // Key describes what the message key of the role's topic is.
@@ -78,6 +86,8 @@ func (r Role) Key() string {
 		return "finding uid"
 	case DeadLetter, Late:
 		return "original key"
+	case State:
+		return "state key"
 	}
 	return ""
 }
@@ -90,10 +100,11 @@ const (
 
 // CleanupPolicy is the recommended cleanup.policy of the role's topic.
 // Incidents and feedback are compacted: a finding is updated in place (same
-// uid) and consumers want its latest state and latest verdict, while every
-// other topic is a stream of facts bounded by retention time.
+// uid) and consumers want its latest state and latest verdict; so is the
+// processors' state changelog, which must keep the latest state of every key
+// for ever. Every other topic is a stream of facts bounded by retention time.
 func (r Role) CleanupPolicy() string {
-	if r == Incidents || r == Feedback {
+	if r == Incidents || r == Feedback || r == State {
 		return CleanupCompact
 	}
 	return CleanupDelete
@@ -109,6 +120,7 @@ type Names struct {
 	DeadLetter   string `mapstructure:"dead_letter"`
 	Late         string `mapstructure:"late"`
 	Feedback     string `mapstructure:"feedback"`
+	State        string `mapstructure:"state"`
 }
 
 // Default returns the standard names (vigil.input, vigil.decisions, …).
@@ -121,6 +133,7 @@ func Default() Names {
 		DeadLetter:   "vigil.dlq",
 		Late:         "vigil.late",
 		Feedback:     "vigil.feedback",
+		State:        "vigil.processor-state",
 	}
 }
 
@@ -151,6 +164,7 @@ func (n Names) WithPrefix(prefix string) Names {
 		DeadLetter:   prefix + n.DeadLetter,
 		Late:         prefix + n.Late,
 		Feedback:     prefix + n.Feedback,
+		State:        prefix + n.State,
 	}
 }
 
@@ -171,6 +185,8 @@ func (n Names) Name(r Role) string {
 		return n.Late
 	case Feedback:
 		return n.Feedback
+	case State:
+		return n.State
 	}
 	return ""
 }

@@ -40,7 +40,7 @@ func TestPrefix(t *testing.T) {
 func TestPolicies(t *testing.T) {
 	for _, r := range Roles() {
 		want := CleanupDelete
-		if r == Incidents || r == Feedback {
+		if r == Incidents || r == Feedback || r == State {
 			want = CleanupCompact
 		}
 		if r.CleanupPolicy() != want {

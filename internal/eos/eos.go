@@ -52,6 +52,11 @@ type Config struct {
 	// BeforeTransaction runs after each poll, before a transaction begins,
 	// even for an empty poll; an error stops the loop.
 	BeforeTransaction func(ctx context.Context, fs kgo.Fetches) error
+	// BeforeCommit runs after every record of a transaction was handled
+	// without error, before the commit: what it emits (state changelog
+	// records) commits atomically with the outputs and the offsets. An
+	// error aborts the transaction and stops the loop.
+	BeforeCommit func(ctx context.Context, emit func(*kgo.Record)) error
 	// AfterCommit runs after a transaction committed (state outside Kafka
 	// may now be written); an error stops the loop.
 	AfterCommit func(ctx context.Context) error
@@ -126,6 +131,9 @@ func Run(ctx context.Context, cfg Config, stage Stage) error {
 				failed = stage.Handle(ctx, r, emit)
 			}
 		})
+		if failed == nil && cfg.BeforeCommit != nil {
+			failed = cfg.BeforeCommit(ctx, emit)
+		}
 		try := kgo.TryCommit
 		if failed != nil || produceErr.Load() != nil {
 			try = kgo.TryAbort

@@ -76,34 +76,33 @@ func (p *Partition) AppendState(b []byte) []byte {
 // Restore replaces the state of p, which must be new, with a snapshot: the
 // partition record (nil if none was written yet) and the latest state of
 // every session (as TakeChanges emitted them, tombstones already applied).
+// Restoring is best effort: a session snapshot that cannot be decoded (or a
+// corrupt partition record) is left out and named in the returned error,
+// and p holds everything else; a left-out session starts afresh at its next
+// batch.
 func (p *Partition) Restore(partition []byte, sessions map[string][]byte) error {
 	if len(p.sessions) > 0 || p.clock > 0 {
 		return errors.New("session: Restore needs a new partition")
 	}
+	var errs []error
 	if partition != nil {
-		r := binread.New(partition)
-		if r.U8() != partitionStateV1 {
-			return fmt.Errorf("%w: partition record version", ErrCorruptState)
-		}
-		p.stream.ReadState(&r)
-		p.clock = r.Uvarint()
-		for _, v := range []*int64{&p.stats.Batches, &p.stats.LateEvents, &p.stats.Decisions, &p.stats.SeqGaps, &p.stats.Evicted} {
-			*v = r.Varint()
-		}
-		if r.Failed() || r.Len() != 0 {
-			return fmt.Errorf("%w: partition record", ErrCorruptState)
+		if err := p.readPartition(partition); err != nil {
+			p.stream, p.clock, p.stats = window.StreamTime{}, 0, Stats{}
+			errs = append(errs, err)
 		}
 	}
 	states := make([]*state, 0, len(sessions))
 	for k, b := range sessions {
 		st, err := p.readState(b)
-		if err != nil {
-			return fmt.Errorf("session %q: %w", k, err)
+		if err == nil && st.key != k {
+			err = fmt.Errorf("%w: it holds the state of %q", ErrCorruptState, st.key)
 		}
-		if st.key != k {
-			return fmt.Errorf("%w: session %q holds the state of %q", ErrCorruptState, k, st.key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("session %q: %w", k, err))
+			continue
 		}
 		states = append(states, st)
+		p.clock = max(p.clock, st.active+1)
 	}
 	// The eviction order and the deadline queue are derived: rebuild them
 	// in the order the live partition had them.
@@ -114,6 +113,22 @@ func (p *Partition) Restore(partition []byte, sessions map[string][]byte) error 
 		if !st.ended && st.dueAt >= 0 {
 			heap.Push(&p.due, deadline{at: st.dueAt + p.cfg.Window.GraceUS, st: st})
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Partition) readPartition(b []byte) error {
+	r := binread.New(b)
+	if r.U8() != partitionStateV1 {
+		return fmt.Errorf("%w: partition record version", ErrCorruptState)
+	}
+	p.stream.ReadState(&r)
+	p.clock = r.Uvarint()
+	for _, v := range []*int64{&p.stats.Batches, &p.stats.LateEvents, &p.stats.Decisions, &p.stats.SeqGaps, &p.stats.Evicted} {
+		*v = r.Varint()
+	}
+	if r.Failed() || r.Len() != 0 {
+		return fmt.Errorf("%w: partition record", ErrCorruptState)
 	}
 	return nil
 }
