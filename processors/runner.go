@@ -84,7 +84,7 @@ type Counters struct {
 // CountersSnapshot is a copy of Counters.
 type CountersSnapshot struct {
 	Records, Batches, Events, Decisions, Locks, DeadLetters, LateRecords, Aborts, RedisErrors int64
-	Restores, StateRecords                                                                  int64
+	Restores, StateRecords                                                                    int64
 }
 
 // Snapshot returns the current totals.
