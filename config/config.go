@@ -59,7 +59,15 @@ type Kafka struct {
 	// TransactionalIDPrefix prefixes the transactional ids of exactly-once
 	// producers; instances append their own stable suffix.
 	TransactionalIDPrefix string `mapstructure:"transactional_id_prefix"`
-	SASL                  SASL   `mapstructure:"sasl"`
+	// SessionTimeout is the consumer-group session timeout of the
+	// processors and sinks: how long a crashed instance keeps its
+	// partitions before the group gives them to another. Default 45 s;
+	// the broker bounds it (group.min/max.session.timeout.ms).
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+	// RebalanceTimeout is how long members may take to rejoin once a
+	// rebalance began (finishing their transaction). Default 60 s.
+	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
+	SASL             SASL          `mapstructure:"sasl"`
 	TLS                   TLS    `mapstructure:"tls"`
 }
 
@@ -220,6 +228,8 @@ func Default() Config {
 			Partitions:            6,
 			ReplicationFactor:     1,
 			TransactionalIDPrefix: "vigil",
+			SessionTimeout:        45 * time.Second,
+			RebalanceTimeout:      time.Minute,
 			SASL:                  SASL{Mechanism: SASLNone},
 		},
 		Redis: Redis{

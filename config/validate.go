@@ -90,6 +90,12 @@ func (k Kafka) validate(p *problems) {
 		}
 	}
 	p.name("kafka.transactional_id_prefix", k.TransactionalIDPrefix)
+	if k.SessionTimeout < time.Second {
+		p.add("kafka.session_timeout", "must be at least 1s, got %s", k.SessionTimeout)
+	}
+	if k.RebalanceTimeout < time.Second {
+		p.add("kafka.rebalance_timeout", "must be at least 1s, got %s", k.RebalanceTimeout)
+	}
 	switch k.SASL.Mechanism {
 	case SASLNone:
 	case SASLPlain, SASLScramSHA256, SASLScramSHA512:

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -170,7 +171,7 @@ func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*p
 		return nil, errors.New("processor needs Redis (Options.Redis)")
 	}
 	c := processors.Config{
-		ClientOpts: e.KafkaOpts, Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Processor.Group,
+		ClientOpts: e.groupOpts(), Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Processor.Group,
 		TransactionalID: e.Cfg.Kafka.TransactionalIDPrefix + "-processor-" + instance,
 		Codec:           e.Codec, Store: e.Store, Session: SessionConfig(e.Cfg), Logger: e.Log,
 	}
@@ -178,6 +179,17 @@ func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*p
 		f(&c)
 	}
 	return processors.New(c)
+}
+
+// groupOpts are the Kafka options of consumer-group roles: the base options
+// plus the group timeouts.
+func (e *Env) groupOpts() []kgo.Opt {
+	k := e.Cfg.Kafka
+	return append(append([]kgo.Opt{}, e.KafkaOpts...),
+		kgo.SessionTimeout(k.SessionTimeout), kgo.RebalanceTimeout(k.RebalanceTimeout),
+		// Heartbeats a third of the session timeout apart (Kafka's rule of
+		// thumb), never more than the 3 s default.
+		kgo.HeartbeatInterval(min(3*time.Second, k.SessionTimeout/3)))
 }
 
 // Sink returns a sink instance. It signs lock commands with
@@ -193,7 +205,7 @@ func (e *Env) Sink(instance string) (*sinks.Sink, error) {
 		return nil, fmt.Errorf("sink.lock_signing_key: %w", err)
 	}
 	return sinks.New(sinks.Config{
-		ClientOpts: e.KafkaOpts, Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Sink.Group,
+		ClientOpts: e.groupOpts(), Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Sink.Group,
 		TransactionalID: e.Cfg.Kafka.TransactionalIDPrefix + "-sink-" + instance,
 		Codec:           e.Codec, LockCommandTTL: e.Cfg.Sink.LockCommandTTL, Logger: e.Log,
 		LockSigner: &lockauth.Signer{KeyID: e.Cfg.Sink.LockSigningKeyID, Master: key},
