@@ -67,8 +67,14 @@ type Kafka struct {
 	// RebalanceTimeout is how long members may take to rejoin once a
 	// rebalance began (finishing their transaction). Default 60 s.
 	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
-	SASL             SASL          `mapstructure:"sasl"`
-	TLS                   TLS    `mapstructure:"tls"`
+	// TransactionTimeout is how long the broker lets an exactly-once
+	// transaction stay open before aborting it: it bounds how long the
+	// partitions of an instance that died mid-transaction wait before
+	// another instance can resume them. Keep it below SessionTimeout.
+	// Default 40 s.
+	TransactionTimeout time.Duration `mapstructure:"transaction_timeout"`
+	SASL               SASL          `mapstructure:"sasl"`
+	TLS                TLS           `mapstructure:"tls"`
 }
 
 // SchemaRegistry locates a Confluent-compatible schema registry.
@@ -149,9 +155,14 @@ type Processor struct {
 	// walk-away opportunity: what is typed after it is judged on its own
 	// and from a lowered trust. 0 disables.
 	IdleReset time.Duration `mapstructure:"idle_reset"`
-	// MaxSessions bounds the sessions held in memory per instance; beyond it
-	// the least recently active are evicted (bounded memory).
+	// MaxSessions bounds the sessions held in memory per input partition;
+	// beyond it the least recently active are evicted (bounded memory: an
+	// instance holds at most its partitions times this many).
 	MaxSessions int `mapstructure:"max_sessions"`
+	// MaxPollRecords bounds the input records handled per transaction:
+	// smaller transactions commit decisions sooner, larger ones cost less
+	// per record. Default 500.
+	MaxPollRecords int `mapstructure:"max_poll_records"`
 	// LockThreshold: trust below it locks the workstation.
 	LockThreshold float64 `mapstructure:"lock_threshold"`
 	// StepupThreshold: trust below it (but not below LockThreshold) asks for
@@ -230,6 +241,7 @@ func Default() Config {
 			TransactionalIDPrefix: "vigil",
 			SessionTimeout:        45 * time.Second,
 			RebalanceTimeout:      time.Minute,
+			TransactionTimeout:    40 * time.Second,
 			SASL:                  SASL{Mechanism: SASLNone},
 		},
 		Redis: Redis{
@@ -249,6 +261,7 @@ func Default() Config {
 			WarmupKeys:      150,
 			IdleReset:       time.Minute,
 			MaxSessions:     100000,
+			MaxPollRecords:  500,
 			LockThreshold:   0.25,
 			StepupThreshold: 0.5,
 			Injection: Injection{

@@ -93,6 +93,9 @@ func (k Kafka) validate(p *problems) {
 	if k.SessionTimeout < time.Second {
 		p.add("kafka.session_timeout", "must be at least 1s, got %s", k.SessionTimeout)
 	}
+	if k.TransactionTimeout < time.Second {
+		p.add("kafka.transaction_timeout", "must be at least 1s, got %s", k.TransactionTimeout)
+	}
 	if k.RebalanceTimeout < time.Second {
 		p.add("kafka.rebalance_timeout", "must be at least 1s, got %s", k.RebalanceTimeout)
 	}
@@ -172,6 +175,7 @@ func (pr Processor) validate(p *problems) {
 		p.add("processor.idle_reset", "must be 0 (disabled) or at least processor.window.size (%v), got %v", pr.Window.Size, pr.IdleReset)
 	}
 	p.atLeast("processor.max_sessions", pr.MaxSessions, 1)
+	p.atLeast("processor.max_poll_records", pr.MaxPollRecords, 1)
 	lockOK := unitOpen(p, "processor.lock_threshold", pr.LockThreshold)
 	stepOK := unitOpen(p, "processor.stepup_threshold", pr.StepupThreshold)
 	if lockOK && stepOK && pr.LockThreshold >= pr.StepupThreshold {

@@ -174,6 +174,7 @@ func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*p
 		ClientOpts: e.groupOpts(), Topics: e.Cfg.Kafka.Topics, Group: e.Cfg.Processor.Group,
 		TransactionalID: e.Cfg.Kafka.TransactionalIDPrefix + "-processor-" + instance,
 		Codec:           e.Codec, Store: e.Store, Session: SessionConfig(e.Cfg), Logger: e.Log,
+		MaxPollRecords: e.Cfg.Processor.MaxPollRecords,
 	}
 	for _, f := range adjust {
 		f(&c)
@@ -186,7 +187,7 @@ func (e *Env) Processor(instance string, adjust ...func(*processors.Config)) (*p
 func (e *Env) groupOpts() []kgo.Opt {
 	k := e.Cfg.Kafka
 	return append(append([]kgo.Opt{}, e.KafkaOpts...),
-		kgo.SessionTimeout(k.SessionTimeout), kgo.RebalanceTimeout(k.RebalanceTimeout),
+		kgo.SessionTimeout(k.SessionTimeout), kgo.RebalanceTimeout(k.RebalanceTimeout), kgo.TransactionTimeout(k.TransactionTimeout),
 		// Heartbeats a third of the session timeout apart (Kafka's rule of
 		// thumb), never more than the 3 s default.
 		kgo.HeartbeatInterval(min(3*time.Second, k.SessionTimeout/3)))
