@@ -53,8 +53,15 @@ type binning struct {
 	lo, hi   float64
 }
 
-// NumBins is the number of histogram bins per feature.
-const NumBins = 16
+// NumBins is the number of histogram bins per feature. Enrolment gives a
+// few hundred to a few thousand observations per class and feature, enough
+// for a finer resolution than 16 bins: on Balabit, 32 bins (with the same
+// [¼ ½ ¼] smoothing, now half as wide in feature units) raised the global
+// AUC from 0.885 to 0.892 at 13 actions and from 0.967 to 0.971 with all;
+// 24 and 48 bins gave similar figures (0.890 / 0.970, 0.893 / 0.970), so
+// the gain is the resolution, not a tuned value. Profiles and populations
+// encoded with 16 bins still decode (see Profile.UnmarshalBinary).
+const NumBins = 32
 
 var binnings = [NumFeatures]binning{
 	FDuration:     {log: true, lo: 10, hi: 10000},

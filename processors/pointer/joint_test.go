@@ -90,13 +90,93 @@ func encodeV1(p *Profile) []byte {
 		for f := 0; f < numFeaturesV1; f++ {
 			if h := &p.h[c][f]; h.n > 0 {
 				b = binary.LittleEndian.AppendUint16(b, uint16(c*numFeaturesV1+f))
-				for _, v := range h.c {
-					b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v)))
-				}
+				b = appendLegacyBins(b, h.c[:])
 			}
 		}
 	}
 	return b
+}
+
+// appendLegacyBins writes NumBins values as the legacyBins float32 values
+// of format versions 1 and 2 (pairs of bins merged).
+func appendLegacyBins(b []byte, c []float64) []byte {
+	for i := 0; i < legacyBins; i++ {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(c[2*i]+c[2*i+1])))
+	}
+	return b
+}
+
+// encodeV2 writes a profile in format version 2 (16 bins), as the previous
+// release did.
+func encodeV2(p *Profile) []byte {
+	b := append([]byte{}, profileMagicV2...)
+	b = binary.AppendUvarint(b, uint64(p.actions))
+	for c := 0; c < NumClasses; c++ {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(p.mix.c[c])))
+	}
+	cnt := 0
+	for c := range p.h {
+		for f := range p.h[c] {
+			if p.h[c][f].n > 0 {
+				cnt++
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(cnt))
+	for c := range p.h {
+		for f := range p.h[c] {
+			if h := &p.h[c][f]; h.n > 0 {
+				b = binary.LittleEndian.AppendUint16(b, uint16(c*NumFeatures+f))
+				b = appendLegacyBins(b, h.c[:])
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, p.res.seen)
+	return appendVecs(b, p.res.v)
+}
+
+// A version 2 profile (16 bins) decodes with every old bin's count split
+// over the two bins covering it, keeps its reservoir, and re-encodes as the
+// current version.
+func TestProfileDecodesV2(t *testing.T) {
+	ms, ps := enrolled(1)
+	p := ps[0]
+	var q Profile
+	if err := q.UnmarshalBinary(encodeV2(p)); err != nil {
+		t.Fatal(err)
+	}
+	if q.Actions() != p.Actions() || len(q.res.v) != len(p.res.v) || q.res.seen != p.res.seen {
+		t.Fatalf("actions %d, reservoir %d", q.Actions(), len(q.res.v))
+	}
+	for c := range q.h {
+		for f := range q.h[c] {
+			g, w := &q.h[c][f], &p.h[c][f]
+			if math.Abs(g.n-w.n) > 1e-2 {
+				t.Fatalf("class %d feature %v: n %v, want %v", c, Feature(f), g.n, w.n)
+			}
+			for i := 0; i < legacyBins; i++ {
+				if g.c[2*i] != g.c[2*i+1] || math.Abs(g.c[2*i]+g.c[2*i+1]-w.c[2*i]-w.c[2*i+1]) > 1e-2 {
+					t.Fatalf("class %d feature %v bin %d: %v %v, want sum %v", c, Feature(f), i, g.c[2*i], g.c[2*i+1], w.c[2*i]+w.c[2*i+1])
+				}
+			}
+		}
+	}
+	b, _ := q.MarshalBinary()
+	if string(b[:4]) != profileMagic {
+		t.Error("re-encoding is not the current version")
+	}
+	var q2 Profile
+	if err := q2.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := q2.MarshalBinary(); !bytes.Equal(b, b2) {
+		t.Error("re-encoding of the upgraded profile differs")
+	}
+	// it scores
+	r := (&Model{}).Score(&q, segment(ms[0].session(40)), NewPopulation(ps))
+	if r.Score < 0 || r.Score > 1 {
+		t.Fatal(r)
+	}
 }
 
 func TestProfileDecodesV1(t *testing.T) {
@@ -138,7 +218,7 @@ func TestPopulationDecodesV1(t *testing.T) {
 	b = putProbs(b, pop.mix.users, pop.mix.p[:])
 	for c := range pop.h {
 		for f := 0; f < numFeaturesV1; f++ {
-			b = putPopHist(b, &pop.h[c][f])
+			b = putLegacyPopHist(b, &pop.h[c][f])
 		}
 	}
 	var q Population
@@ -148,8 +228,53 @@ func TestPopulationDecodesV1(t *testing.T) {
 	if q.Users() != 2 || len(q.sample) != 0 || q.h[0][FThink].users != 0 {
 		t.Fatalf("%+v", q.Users())
 	}
-	if q.UnmarshalBinary([]byte("VPN\x03")) == nil {
+	if q.UnmarshalBinary([]byte("VPN\x04")) == nil {
 		t.Error("accepted unknown version")
+	}
+}
+
+func putLegacyPopHist(b []byte, h *popHist) []byte {
+	var old [legacyBins]float64
+	for i := range old {
+		old[i] = h.p[2*i] + h.p[2*i+1]
+	}
+	return putProbs(b, h.users, old[:])
+}
+
+func TestPopulationDecodesV2(t *testing.T) {
+	_, ps := enrolled(2)
+	pop := NewPopulation(ps)
+	b := append([]byte{}, popMagicV2...)
+	b = binary.AppendUvarint(b, uint64(pop.users))
+	b = putProbs(b, pop.mix.users, pop.mix.p[:])
+	for c := range pop.h {
+		for f := range pop.h[c] {
+			b = putLegacyPopHist(b, &pop.h[c][f])
+		}
+	}
+	b = appendVecs(b, pop.sample)
+	var q Population
+	if err := q.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if q.Users() != 2 || len(q.sample) != len(pop.sample) {
+		t.Fatalf("users %d sample %d", q.Users(), len(q.sample))
+	}
+	for c := range q.h {
+		for f := range q.h[c] {
+			g, w := &q.h[c][f], &pop.h[c][f]
+			if g.users != w.users {
+				t.Fatalf("class %d feature %v: users %v, want %v", c, Feature(f), g.users, w.users)
+			}
+			for i := 0; i < legacyBins; i++ {
+				if math.Abs(g.p[2*i]+g.p[2*i+1]-w.p[2*i]-w.p[2*i+1]) > 1e-5 {
+					t.Fatalf("class %d feature %v bin %d", c, Feature(f), i)
+				}
+			}
+		}
+	}
+	if out, _ := q.MarshalBinary(); string(out[:4]) != popMagic {
+		t.Error("re-encoding is not the current version")
 	}
 }
 

@@ -306,7 +306,7 @@ func TestProfileRoundTrip(t *testing.T) {
 	if q.Actions() != ps[0].Actions() {
 		t.Error("actions lost")
 	}
-	for _, bad := range [][]byte{nil, []byte("VPP\x03"), []byte(profileMagic), b[:len(b)-1], append(append([]byte{}, b...), 0)} {
+	for _, bad := range [][]byte{nil, []byte("VPP\x04"), []byte(profileMagic), b[:len(b)-1], append(append([]byte{}, b...), 0)} {
 		if q.UnmarshalBinary(bad) == nil {
 			t.Errorf("accepted corrupt input of %d bytes", len(bad))
 		}

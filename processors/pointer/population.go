@@ -13,7 +13,7 @@ const (
 	// population only with at least this many observations (fewer is noise).
 	popMinN = 5
 	// MaxPopulationBytes is the upper bound of Population.MarshalBinary.
-	MaxPopulationBytes = 96 << 10
+	MaxPopulationBytes = 160 << 10
 )
 
 // Population summarises many users' profiles for normalisation: per action
@@ -137,14 +137,17 @@ func finish(a popHist) popHist {
 	return a
 }
 
-// Binary format (little endian), version 2: "VPN" 0x02, users uvarint,
+// Binary format (little endian), version 3: "VPN" 0x03, users uvarint,
 // then the mix and every class/feature histogram in index order, each as
-// users uint16 and (if users > 0) its float32 probabilities, then the
-// vector sample: count uvarint and count × (kind byte, vecDims bytes). At
-// most 4+5+146+648·66+3+2048·19 ≈ 80 KiB < MaxPopulationBytes. Version 1
-// (17 features, no sample) still decodes; it re-encodes as version 2.
+// users uint16 and (if users > 0) its NumBins float32 probabilities, then
+// the vector sample: count uvarint and count × (kind byte, vecDims bytes).
+// At most 4+5+146+648·130+3+2048·19 ≈ 122 KiB < MaxPopulationBytes.
+// Versions 2 and 1 (16 bins; version 1 also 17 features and no sample)
+// still decode, each old bin's probability split evenly over the two
+// current bins covering its range; they re-encode as version 3.
 const (
-	popMagic   = "VPN\x02"
+	popMagic   = "VPN\x03"
+	popMagicV2 = "VPN\x02"
 	popMagicV1 = "VPN\x01"
 )
 
@@ -160,7 +163,17 @@ func putProbs(b []byte, users float64, p []float64) []byte {
 	return b
 }
 
-func (r *reader) popHist(h *popHist) { h.users = r.probs(h.p[:]) }
+func (r *reader) popHist(h *popHist, legacy bool) {
+	if !legacy {
+		h.users = r.probs(h.p[:])
+		return
+	}
+	var old [legacyBins]float64
+	h.users = r.probs(old[:])
+	for i, v := range old {
+		h.p[2*i], h.p[2*i+1] = v/2, v/2
+	}
+}
 
 // probs reads a user count and, if positive, a probability vector that
 // must sum to 1.
@@ -198,11 +211,13 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	if len(data) > MaxPopulationBytes || len(data) < len(popMagic) {
 		return errCorrupt
 	}
-	nf := NumFeatures
+	nf, legacy := NumFeatures, false
 	switch string(data[:len(popMagic)]) {
 	case popMagic:
+	case popMagicV2:
+		legacy = true
 	case popMagicV1:
-		nf = numFeaturesV1
+		nf, legacy = numFeaturesV1, true
 	default:
 		return errCorrupt
 	}
@@ -216,7 +231,7 @@ func (pp *Population) UnmarshalBinary(data []byte) error {
 	q.mix.users = r.probs(q.mix.p[:])
 	for c := range q.h {
 		for f := 0; f < nf; f++ {
-			r.popHist(&q.h[c][f])
+			r.popHist(&q.h[c][f], legacy)
 		}
 	}
 	if nf == NumFeatures {

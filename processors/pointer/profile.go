@@ -16,7 +16,7 @@ const (
 	// newest actions always count.
 	MaxCount = 2000
 	// MaxProfileBytes is the upper bound of Profile.MarshalBinary's output.
-	MaxProfileBytes = 64 << 10
+	MaxProfileBytes = 128 << 10
 )
 
 // hist is a histogram of one feature in one action class.
@@ -54,7 +54,7 @@ func settle(c []float64) float64 {
 // class (kind × distance band × direction sector), and per class a histogram of every feature
 // on fixed bins. Histograms (rather than Gaussians) keep the skewed and
 // multi-modal shapes of pointer kinematics and cost a fixed size: the
-// encoding is at most ~61 KiB (MaxProfileBytes 64 KiB, with the reservoir of
+// encoding is at most ~103 KiB (MaxProfileBytes 128 KiB, with the reservoir of
 // ReservoirSize action vectors for the joint evidence), whatever the
 // enrolment.
 //
@@ -115,24 +115,29 @@ func (p *Profile) Update(actions []Action) {
 	}
 }
 
-// Binary format (little endian), version 2:
+// Binary format (little endian), version 3:
 //
-//	"VPP" 0x02, actions uvarint, mix: NumClasses float32 counts,
+//	"VPP" 0x03, actions uvarint, mix: NumClasses float32 counts,
 //	histograms: count uvarint, then (index uint16 = class·NumFeatures +
 //	feature, NumBins float32 counts)… in index order; empty ones omitted;
 //	reservoir: seen uvarint, count uvarint, then count × (kind byte,
 //	vecDims bytes).
 //
-// At most 4+10+36·4+3+648·66+10+1024·19 ≈ 61 KiB < MaxProfileBytes.
-// Version 1 (before the think-time feature and the reservoir: 17 features,
-// no reservoir) still decodes: its histograms keep their meaning, the new
-// feature's histograms start empty and the joint evidence stays off until
-// the profile has learned new actions. It re-encodes as version 2.
+// At most 4+10+36·4+3+648·130+10+1024·19 ≈ 103 KiB < MaxProfileBytes.
+// Versions 1 and 2 (16 bins per histogram) still decode: each old bin's
+// count is split evenly over the two bins that cover its range now, so the
+// histograms keep their meaning at the old resolution. Version 1 (before
+// the think-time feature and the reservoir: 17 features, no reservoir) also
+// leaves the new feature's histograms empty and the joint evidence off
+// until the profile has learned new actions. Both re-encode as version 3.
 const (
-	profileMagic   = "VPP\x02"
+	profileMagic   = "VPP\x03"
+	profileMagicV2 = "VPP\x02"
 	profileMagicV1 = "VPP\x01"
 	// numFeaturesV1 is NumFeatures in format version 1.
 	numFeaturesV1 = 17
+	// legacyBins is NumBins in format versions 1 and 2.
+	legacyBins = 16
 )
 
 // MarshalBinary encodes the profile compactly and deterministically.
@@ -215,12 +220,22 @@ func (r *reader) f32(max float64) float64 {
 	return f
 }
 
-// readHist reads NumBins counts; their sum must not exceed MaxCount.
-func (r *reader) readHist(h *hist) {
+// readHist reads NumBins counts, or legacyBins counts of an older version
+// (each split over the two current bins covering its range); their sum must
+// not exceed MaxCount.
+func (r *reader) readHist(h *hist, legacy bool) {
 	var n float64
-	for i := range h.c {
-		h.c[i] = r.f32(MaxCount)
-		n += h.c[i]
+	if legacy {
+		for i := 0; i < legacyBins; i++ {
+			v := r.f32(MaxCount)
+			h.c[2*i], h.c[2*i+1] = v/2, v/2
+			n += v
+		}
+	} else {
+		for i := range h.c {
+			h.c[i] = r.f32(MaxCount)
+			n += h.c[i]
+		}
 	}
 	if n > MaxCount+0.5 {
 		r.Fail()
@@ -234,11 +249,13 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	if len(data) > MaxProfileBytes || len(data) < len(profileMagic) {
 		return errCorrupt
 	}
-	nf := NumFeatures
+	nf, legacy := NumFeatures, false
 	switch string(data[:len(profileMagic)]) {
 	case profileMagic:
+	case profileMagicV2:
+		legacy = true
 	case profileMagicV1:
-		nf = numFeaturesV1
+		nf, legacy = numFeaturesV1, true
 	default:
 		return errCorrupt
 	}
@@ -269,7 +286,7 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 			return errCorrupt // out of range, duplicate or unsorted
 		}
 		last = idx
-		r.readHist(&q.h[idx/nf][idx%nf])
+		r.readHist(&q.h[idx/nf][idx%nf], legacy)
 	}
 	if nf == NumFeatures {
 		q.res.seen = r.Uvarint()
