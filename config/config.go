@@ -113,19 +113,29 @@ type TLS struct {
 
 // Redis configures the profile store.
 type Redis struct {
-	// Addr is host:port of an existing Redis. Empty means "start a local
-	// redis-server, or fall back to in-process miniredis" (internal/redisx),
-	// for demos and tests only.
-	Addr     string `mapstructure:"addr"`
-	Username string `mapstructure:"username"`
-	Password Secret `mapstructure:"password"`
-	DB       int    `mapstructure:"db"`
+	// Addr is host:port of an existing Redis. Empty (and no ClusterAddrs)
+	// means "start a local redis-server, or fall back to in-process
+	// miniredis" (internal/redisx), for demos and tests only.
+	Addr string `mapstructure:"addr"`
+	// ClusterAddrs are seed nodes (host:port) of a Redis Cluster; the client
+	// discovers the other nodes from them, so a few are enough. Mutually
+	// exclusive with Addr. Username, Password, TLS and DialTimeout apply to
+	// every node; DB must be 0 (a cluster has only database 0).
+	ClusterAddrs []string `mapstructure:"cluster_addrs"`
+	Username     string   `mapstructure:"username"`
+	Password     Secret   `mapstructure:"password"`
+	DB           int      `mapstructure:"db"`
 	// KeyPrefix is prepended to every key Vigil writes, so that several
 	// deployments can share a Redis.
 	KeyPrefix   string        `mapstructure:"key_prefix"`
 	TLS         TLS           `mapstructure:"tls"`
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
 }
+
+// External reports whether an existing Redis or Redis Cluster is
+// configured (redis.addr or redis.cluster_addrs), as opposed to the local
+// demo fallbacks.
+func (r Redis) External() bool { return r.Addr != "" || len(r.ClusterAddrs) > 0 }
 
 // Tenant identifies the tenant and holds its key-hashing secret.
 type Tenant struct {
@@ -245,8 +255,9 @@ func Default() Config {
 			SASL:                  SASL{Mechanism: SASLNone},
 		},
 		Redis: Redis{
-			KeyPrefix:   "vigil",
-			DialTimeout: 5 * time.Second,
+			ClusterAddrs: []string{},
+			KeyPrefix:    "vigil",
+			DialTimeout:  5 * time.Second,
 		},
 		Tenant: Tenant{ID: "default"},
 		Processor: Processor{

@@ -197,6 +197,52 @@ func TestEnvWithoutFile(t *testing.T) {
 	}
 }
 
+// A Redis Cluster from the file: seeds kept in order, the shared
+// connection settings apply, relative paths resolved as for a single Redis.
+func TestRedisClusterFile(t *testing.T) {
+	cleanEnv(t)
+	c, err := Load("testdata/redis-cluster.good.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Redis
+	if want := []string{"redis-0.redis:6379", "redis-1.redis:6379", "[::1]:7001"}; !reflect.DeepEqual(r.ClusterAddrs, want) {
+		t.Errorf("cluster_addrs %q, want %q", r.ClusterAddrs, want)
+	}
+	if r.Addr != "" || !r.External() || r.Username != "vigil" || r.Password.Reveal() != "hunter2" || r.DialTimeout != 2*time.Second {
+		t.Errorf("redis %+v", r)
+	}
+	if r.TLS.CAFile != filepath.Join("testdata", "ca.pem") {
+		t.Errorf("ca_file %q", r.TLS.CAFile)
+	}
+	if Default().Redis.External() {
+		t.Error("the default Redis counts as external")
+	}
+}
+
+// VIGIL_REDIS_CLUSTER_ADDRS is comma separated like every list, and an
+// empty VIGIL_REDIS_ADDR clears the file's single Redis so that the
+// environment can switch a deployment to a cluster.
+func TestEnvRedisCluster(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("VIGIL_REDIS_CLUSTER_ADDRS", "r0:6379, r1:6379,r2:6379")
+	t.Setenv("VIGIL_REDIS_DB", "0")
+	t.Setenv("VIGIL_REDIS_ADDR", "")
+	c, err := Load("testdata/production.good.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Redis.ClusterAddrs, []string{"r0:6379", "r1:6379", "r2:6379"}) || c.Redis.Addr != "" {
+		t.Fatalf("redis %q %q", c.Redis.Addr, c.Redis.ClusterAddrs)
+	}
+	// Without clearing redis.addr both are set: refused with the key.
+	os.Unsetenv("VIGIL_REDIS_ADDR")
+	_, err = Load("testdata/production.good.yaml", nil)
+	if err == nil || !strings.Contains(err.Error(), "config: redis.cluster_addrs: mutually exclusive with redis.addr") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestEnvEmptyClears(t *testing.T) {
 	cleanEnv(t)
 	t.Setenv("VIGIL_KAFKA_BROKERS", "")

@@ -143,8 +143,23 @@ func (r Redis) validate(p *problems) {
 			p.add("redis.addr", "%q: %v", r.Addr, err)
 		}
 	}
+	seen := map[string]int{}
+	for i, a := range r.ClusterAddrs {
+		if err := hostPort(a); err != nil {
+			p.add("redis.cluster_addrs", "node %d %q: %v", i, a, err)
+		} else if j, dup := seen[a]; dup {
+			p.add("redis.cluster_addrs", "node %d %q is node %d again", i, a, j)
+		} else {
+			seen[a] = i
+		}
+	}
+	if r.Addr != "" && len(r.ClusterAddrs) > 0 {
+		p.add("redis.cluster_addrs", "mutually exclusive with redis.addr (%q): set redis.addr for one Redis, redis.cluster_addrs for a Redis Cluster", r.Addr)
+	}
 	if r.DB < 0 {
 		p.add("redis.db", "must be >= 0, got %d", r.DB)
+	} else if r.DB != 0 && len(r.ClusterAddrs) > 0 {
+		p.add("redis.db", "must be 0 with redis.cluster_addrs (a Redis Cluster has only database 0), got %d", r.DB)
 	}
 	p.name("redis.key_prefix", r.KeyPrefix)
 	r.TLS.validate(p, "redis.tls")

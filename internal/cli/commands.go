@@ -34,7 +34,8 @@ func newDemo(g *globals) *cobra.Command {
 		Use:   "demo",
 		Short: "Run the whole pipeline in one process on a synthetic fleet and report what it caught",
 		Long: `demo starts an embedded Kafka-protocol broker (unless kafka.brokers is set) and Redis
-(redis.addr, else a local redis-server on a free port, else in-process miniredis),
+(redis.addr or redis.cluster_addrs, else a local redis-server on a free port, else
+in-process miniredis),
 publishes a synthetic fleet (enrolment, genuine work, walk-away takeovers,
 machine-speed and jittered injections) to the input topic, runs the processor
 and the sink on the real topics, and prints per session whether and how fast

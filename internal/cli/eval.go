@@ -157,7 +157,7 @@ keystrokes.`,
 				}
 				// Always the embedded broker and a private Redis: an evaluation
 				// never writes to a deployment's cluster or profiles.
-				cfg.Kafka.Brokers, cfg.Redis.Addr, cfg.Redis.KeyPrefix = nil, "", "vigil-eval"
+				cfg.Kafka.Brokers, cfg.Redis.Addr, cfg.Redis.ClusterAddrs, cfg.Redis.KeyPrefix = nil, "", nil, "vigil-eval"
 				env, err := app.Open(cmd.Context(), cfg, log, app.Options{AllowEmbeddedKafka: true, Redis: true, EnsureTopics: true})
 				if err != nil {
 					return err

@@ -75,7 +75,7 @@ replay in one pass does not reproduce; the mismatches are listed.
 			o := replay.Options{KafkaOpts: env.KafkaOpts, Codec: env.Codec, Topics: cfg.Kafka.Topics, From: fromT, To: toT,
 				NoWarmup: noWarmup, RunID: runID, DryRun: dryRun, Partitions: cfg.Kafka.Partitions,
 				ReplicationFactor: cfg.Kafka.ReplicationFactor, Variants: variants, ParametersChanged: changed, Log: log}
-			if cfg.Redis.Addr != "" {
+			if cfg.Redis.External() {
 				// Populations are read from the configured Redis; the
 				// replay never writes there (replay.PopulationSource has
 				// no write method).

@@ -85,6 +85,41 @@ func ForTest(t testing.TB) *Server {
 	return srv
 }
 
+// ClusterForTest starts a Redis Cluster of nodes private redis-server
+// processes for a test (cluster mode, loopback ports, no persistence, the
+// 16384 hash slots spread evenly over the nodes, no replicas) and stops them
+// at the end of the test; the kernel kills them if the test binary dies
+// first. Its Client is a *redis.ClusterClient (also ClusterClient()) and
+// Addrs are the nodes, usable as redis.cluster_addrs. The KeyPrefix is
+// unique to the test, as with ForTest.
+//
+// There is no emulation to fall back to: without redis-server the test is
+// skipped, or fails when VIGIL_REQUIRE_REDIS_SERVER=1 (CI).
+func ClusterForTest(t testing.TB, nodes int) *Server {
+	t.Helper()
+	bin, err := exec.LookPath(defaultOptions().redisServer)
+	if err != nil {
+		if os.Getenv(EnvRequireRedisServer) == "1" {
+			t.Fatalf("redisx: %s=1 but redis-server is not on PATH (%v); a Redis Cluster needs it (apt-get install redis-server)",
+				EnvRequireRedisServer, err)
+		}
+		t.Skipf("redisx: redis-server not on PATH (%v): a Redis Cluster test needs real redis-server processes", err)
+	}
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := startCluster(ctx, logger, bin, nodes, "vigiltest-"+randomSuffix(t))
+	if err != nil {
+		t.Fatalf("redisx: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("redisx: %v", err)
+		}
+	})
+	return srv
+}
+
 // deletePrefix removes every key under the server's key prefix.
 func deletePrefix(ctx context.Context, s *Server) error {
 	iter := s.client.Scan(ctx, 0, s.keyPrefix+"*", 500).Iterator()

@@ -124,6 +124,85 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// clusterBusOffset is how far above its client port a Redis Cluster node
+// listens for the cluster bus (the default of every redis-server version;
+// 7.0's cluster-port option is deliberately not used, so older servers
+// work too).
+const clusterBusOffset = 10000
+
+// freeClusterPort finds a free port whose cluster bus port (port+10000) is
+// free and valid too.
+func freeClusterPort() (int, error) {
+	for range 100 {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if p+clusterBusOffset > 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+clusterBusOffset)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, errors.New("redisx: no free port with a free cluster bus port (port+10000) found")
+}
+
+// startProcess starts redis-server with extra arguments on port, or on a
+// port from pick when port is 0, and waits until it answers PING. A picked
+// port can be taken between finding it and redis-server binding it, so a
+// picked port is tried up to three times.
+func startProcess(ctx context.Context, bin string, port int, pick func() (int, error), extra ...string) (*process, error) {
+	tries := 3
+	if port != 0 {
+		tries = 1
+	}
+	var lastErr error
+	for range tries {
+		p := port
+		if p == 0 {
+			var err error
+			if p, err = pick(); err != nil {
+				return nil, err
+			}
+		}
+		proc, err := spawn(bin, p, extra...)
+		if err != nil {
+			return nil, err
+		}
+		probe := redis.NewClient(probeOptions(&redis.Options{Addr: proc.addr}))
+		err = proc.waitReady(ctx, probe)
+		_ = probe.Close()
+		if err == nil {
+			return proc, nil
+		}
+		_ = proc.stop()
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// stopAll stops processes concurrently and returns their errors joined.
+func stopAll(procs []*process) error {
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.stop()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // tailBuffer keeps the last max bytes written, for error messages.
 type tailBuffer struct {
 	mu  sync.Mutex

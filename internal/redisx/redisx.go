@@ -3,6 +3,9 @@
 //
 // Start picks, in order:
 //
+//   - external-cluster: redis.cluster_addrs is set, so connect to that Redis
+//     Cluster through its seed nodes with a *redis.ClusterClient, retrying
+//     like external until every master answers and reports cluster_state:ok;
 //   - external: redis.addr is set, so connect to it, retrying the first PING
 //     with exponential backoff (a Redis started alongside Vigil, e.g. by Helm
 //     or compose, is often a few seconds late);
@@ -13,8 +16,10 @@
 //     on gopher-lua, timing and memory behave differently).
 //
 // The local kinds exist so that `vigil demo` and the tests work on a laptop
-// with nothing set up; production always sets redis.addr. ForTest is the
-// test-side counterpart.
+// with nothing set up; production always sets redis.addr or
+// redis.cluster_addrs. ForTest is the test-side counterpart, and
+// ClusterForTest starts a real Redis Cluster of private redis-server
+// processes for tests.
 package redisx
 
 import (
@@ -23,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,23 +43,28 @@ type Kind string
 
 // The kinds of Server.
 const (
-	KindExternal    Kind = "external"
-	KindLocal       Kind = "local-redis-server"
-	KindMiniredis   Kind = "miniredis"
-	defaultDialWait      = 5 * time.Second
+	KindExternal        Kind = "external"
+	KindExternalCluster Kind = "external-cluster"
+	KindLocal           Kind = "local-redis-server"
+	// KindLocalCluster is a Redis Cluster of private redis-server
+	// processes (ClusterForTest).
+	KindLocalCluster Kind = "local-redis-cluster"
+	KindMiniredis    Kind = "miniredis"
+	defaultDialWait       = 5 * time.Second
 )
 
 // Server is a connected Redis, plus whatever process or emulator was started
 // for it.
 type Server struct {
 	kind      Kind
-	addr      string
+	addrs     []string // one, or a cluster's seed nodes
 	keyPrefix string
 	client    redis.UniversalClient
 	logger    *slog.Logger
 
-	proc *process             // KindLocal
-	mini *miniredis.Miniredis // KindMiniredis
+	proc  *process             // KindLocal
+	nodes []*process           // KindLocalCluster
+	mini  *miniredis.Miniredis // KindMiniredis
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,17 +73,28 @@ type Server struct {
 // Kind says which kind of Redis this is.
 func (s *Server) Kind() Kind { return s.kind }
 
-// Addr is the host:port the client talks to.
-func (s *Server) Addr() string { return s.addr }
+// Addr is the host:port the client talks to; for a Redis Cluster, the seed
+// nodes joined with commas (the form VIGIL_REDIS_CLUSTER_ADDRS takes).
+func (s *Server) Addr() string { return strings.Join(s.addrs, ",") }
+
+// Addrs is the host:port the client talks to, or a Redis Cluster's seed
+// nodes.
+func (s *Server) Addrs() []string { return append([]string(nil), s.addrs...) }
 
 // KeyPrefix is the prefix every key should carry: redis.key_prefix for
 // Start, a unique per-test prefix for ForTest.
 func (s *Server) KeyPrefix() string { return s.keyPrefix }
 
-// Client is the connected client. It is a UniversalClient so that callers
-// keep working when cluster support arrives; today it is always a
-// *redis.Client underneath.
+// Client is the connected client: a *redis.ClusterClient for a Redis
+// Cluster (KindExternalCluster, KindLocalCluster), a *redis.Client
+// otherwise.
 func (s *Server) Client() redis.UniversalClient { return s.client }
+
+// ClusterClient is Client for a Redis Cluster, nil for a single Redis.
+func (s *Server) ClusterClient() *redis.ClusterClient {
+	cc, _ := s.client.(*redis.ClusterClient)
+	return cc
+}
 
 // Close closes the client and stops whatever Start started (nothing for an
 // external Redis). It is safe to call more than once.
@@ -86,7 +108,13 @@ func (s *Server) Close() error {
 			if err := s.proc.stop(); err != nil {
 				errs = append(errs, err)
 			}
-			s.logger.Debug("redis: stopped local redis-server", "addr", s.addr)
+			s.logger.Debug("redis: stopped local redis-server", "addr", s.Addr())
+		}
+		if s.nodes != nil {
+			if err := stopAll(s.nodes); err != nil {
+				errs = append(errs, err)
+			}
+			s.logger.Debug("redis: stopped local redis cluster", "addrs", s.Addr())
 		}
 		if s.mini != nil {
 			s.mini.Close()
@@ -117,8 +145,9 @@ func defaultOptions() options {
 	}
 }
 
-// WithRetry sets how often the first PING to an external Redis is tried and
-// the backoff between tries (doubling from initial up to max).
+// WithRetry sets how often the first PING to an external Redis (or the
+// readiness check of a Redis Cluster) is tried and the backoff between
+// tries (doubling from initial up to max).
 func WithRetry(attempts int, initial, maxBackoff time.Duration) Option {
 	return func(o *options) {
 		o.attempts = max(attempts, 1)
@@ -144,6 +173,12 @@ func Start(ctx context.Context, logger *slog.Logger, cfg config.Redis, opts ...O
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if len(cfg.ClusterAddrs) > 0 {
+		if cfg.Addr != "" {
+			return nil, errors.New("redisx: redis.addr and redis.cluster_addrs are mutually exclusive")
+		}
+		return connectCluster(ctx, logger, cfg, o)
+	}
 	if cfg.Addr != "" {
 		return connectExternal(ctx, logger, cfg, o)
 	}
@@ -151,7 +186,7 @@ func Start(ctx context.Context, logger *slog.Logger, cfg config.Redis, opts ...O
 	if err == nil {
 		return startLocal(ctx, logger, bin, 0, cfg, o)
 	}
-	logger.Warn("redis: redis.addr is empty and redis-server is not on PATH; "+
+	logger.Warn("redis: redis.addr and redis.cluster_addrs are empty and redis-server is not on PATH; "+
 		"falling back to in-process miniredis: profiles are lost at exit and it only emulates Redis. "+
 		"Set redis.addr (VIGIL_REDIS_ADDR) or install redis-server", "lookup_error", err)
 	return startMini(logger, cfg)
@@ -195,21 +230,21 @@ func connectExternal(ctx context.Context, logger *slog.Logger, cfg config.Redis,
 		return nil, err
 	}
 	probe := redis.NewClient(probeOptions(opts))
-	err = pingWithRetry(ctx, logger, probe, cfg.Addr, o)
+	err = pingWithRetry(ctx, logger, cfg.Addr, o, func(ctx context.Context) error { return probe.Ping(ctx).Err() })
 	_ = probe.Close()
 	if err != nil {
 		return nil, err
 	}
-	return &Server{kind: KindExternal, addr: cfg.Addr, keyPrefix: cfg.KeyPrefix, client: redis.NewClient(opts), logger: logger}, nil
+	return &Server{kind: KindExternal, addrs: []string{cfg.Addr}, keyPrefix: cfg.KeyPrefix, client: redis.NewClient(opts), logger: logger}, nil
 }
 
-// pingWithRetry tries PING up to o.attempts times with exponential backoff,
-// logging every failed attempt so that an operator watching a slow start
-// sees what Vigil is waiting for.
-func pingWithRetry(ctx context.Context, logger *slog.Logger, client redis.UniversalClient, addr string, o options) error {
+// pingWithRetry runs check (a PING, or a cluster's readiness check) up to
+// o.attempts times with exponential backoff, logging every failed attempt
+// so that an operator watching a slow start sees what Vigil is waiting for.
+func pingWithRetry(ctx context.Context, logger *slog.Logger, addr string, o options, check func(context.Context) error) error {
 	delay := o.initialBackoff
 	for attempt := 1; ; attempt++ {
-		err := client.Ping(ctx).Err()
+		err := check(ctx)
 		if err == nil {
 			logger.Info("redis: connected", "addr", addr, "attempt", attempt)
 			return nil
@@ -239,7 +274,7 @@ func startMini(logger *slog.Logger, cfg config.Redis) (*Server, error) {
 	}
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), DB: cfg.DB})
 	logger.Info("redis: using miniredis", "addr", m.Addr())
-	return &Server{kind: KindMiniredis, addr: m.Addr(), keyPrefix: cfg.KeyPrefix, client: client, logger: logger, mini: m}, nil
+	return &Server{kind: KindMiniredis, addrs: []string{m.Addr()}, keyPrefix: cfg.KeyPrefix, client: client, logger: logger, mini: m}, nil
 }
 
 // startLocal starts redis-server on port (0 = a free one) and waits until it
@@ -248,40 +283,11 @@ func startMini(logger *slog.Logger, cfg config.Redis) (*Server, error) {
 func startLocal(ctx context.Context, logger *slog.Logger, bin string, port int, cfg config.Redis, o options) (*Server, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.startTimeout)
 	defer cancel()
-	var lastErr error
-	// A free port can be taken between finding it and redis-server binding
-	// it; try a few.
-	tries := 3
-	if port != 0 {
-		tries = 1
+	proc, err := startProcess(ctx, bin, port, freePort)
+	if err != nil {
+		return nil, fmt.Errorf("redisx: starting %s: %w", bin, err)
 	}
-	for range tries {
-		p := port
-		if p == 0 {
-			var err error
-			if p, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		proc, err := spawn(bin, p)
-		if err != nil {
-			return nil, err
-		}
-		addr := proc.addr
-		opts := &redis.Options{Addr: addr, DB: cfg.DB}
-		probe := redis.NewClient(probeOptions(opts))
-		err = proc.waitReady(ctx, probe)
-		_ = probe.Close()
-		if err != nil {
-			_ = proc.stop()
-			lastErr = err
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		logger.Info("redis: started local redis-server", "addr", addr, "pid", proc.cmd.Process.Pid, "binary", bin)
-		return &Server{kind: KindLocal, addr: addr, keyPrefix: cfg.KeyPrefix, client: redis.NewClient(opts), logger: logger, proc: proc}, nil
-	}
-	return nil, fmt.Errorf("redisx: starting %s: %w", bin, lastErr)
+	logger.Info("redis: started local redis-server", "addr", proc.addr, "pid", proc.cmd.Process.Pid, "binary", bin)
+	client := redis.NewClient(&redis.Options{Addr: proc.addr, DB: cfg.DB})
+	return &Server{kind: KindLocal, addrs: []string{proc.addr}, keyPrefix: cfg.KeyPrefix, client: client, logger: logger, proc: proc}, nil
 }

@@ -687,7 +687,7 @@ func newPinner(ctx context.Context, l *live, src PopulationSource) (*pinner, err
 			continue
 		}
 		if src == nil {
-			return nil, fmt.Errorf("replay: live decisions name population %s, and no Redis is configured to read it (redis.addr)", v)
+			return nil, fmt.Errorf("replay: live decisions name population %s, and no Redis is configured to read it (redis.addr or redis.cluster_addrs)", v)
 		}
 		for t := range l.tenants {
 			pop, err := src.LoadPopulationVersion(ctx, t, v)

@@ -549,8 +549,10 @@ func checkConfigMap(t *testing.T, name string, cm *corev1.ConfigMap, values map[
 	if b, _ := dig(cfg, "kafka", "brokers").([]any); len(b) == 0 {
 		t.Errorf("ConfigMap %s: kafka.brokers is empty (Vigil would start its embedded demo broker)", name)
 	}
-	if a, _ := dig(cfg, "redis", "addr").(string); a == "" {
-		t.Errorf("ConfigMap %s: redis.addr is empty (Vigil would start a throw-away Redis)", name)
+	a, _ := dig(cfg, "redis", "addr").(string)
+	seeds, _ := dig(cfg, "redis", "cluster_addrs").([]any)
+	if (a == "") == (len(seeds) == 0) {
+		t.Errorf("ConfigMap %s: want exactly one of redis.addr (%q) and redis.cluster_addrs (%v): neither would start a throw-away Redis, both are refused", name, a, seeds)
 	}
 	if a, _ := dig(cfg, "http", "addr").(string); !regexp.MustCompile(`^:[0-9]+$`).MatchString(a) {
 		t.Errorf("ConfigMap %s: http.addr %q, want :<port>", name, a)
@@ -648,6 +650,9 @@ func TestBadValues(t *testing.T) {
 		{"no brokers", "config: {kafka: {brokers: []}}", "brokers"},
 		{"broker without port", "config: {kafka: {brokers: [kafka]}}", "brokers"},
 		{"no redis", `config: {redis: {addr: ""}}`, "addr"},
+		{"redis addr and cluster together", "config: {redis: {cluster_addrs: [r-0:6379]}}", "mutually exclusive"},
+		{"redis cluster node without port", `config: {redis: {addr: "", cluster_addrs: [r-0]}}`, "cluster_addrs"},
+		{"redis cluster with db", `config: {redis: {addr: "", cluster_addrs: [r-0:6379], db: 1}}`, "db"},
 		{"replicas as string", `sink: {replicaCount: "two"}`, "replicaCount"},
 		{"typo in config key", "config: {kafka: {borkers: [k:9092]}}", "borkers"},
 		{"unknown top-level value", "replicaCount: 3", "replicaCount"},

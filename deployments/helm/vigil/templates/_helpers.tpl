@@ -179,6 +179,17 @@ naming the value.
 {{- if and (ne $mech "none") (not (or $pw.value $pw.existingSecret)) -}}
 {{- fail (printf "config.kafka.sasl.mechanism is %s: set secrets.kafkaSaslPassword.existingSecret (recommended) or secrets.kafkaSaslPassword.value" $mech) -}}
 {{- end -}}
+{{- $r := .Values.config.redis | default dict -}}
+{{- $cluster := $r.cluster_addrs | default list -}}
+{{- if and $r.addr $cluster -}}
+{{- fail "config.redis.addr and config.redis.cluster_addrs are mutually exclusive: for a Redis Cluster set config.redis.addr to \"\"" -}}
+{{- end -}}
+{{- if not (or $r.addr $cluster) -}}
+{{- fail "config.redis.addr (or config.redis.cluster_addrs for a Redis Cluster) must be set: empty would make Vigil start a throw-away local Redis" -}}
+{{- end -}}
+{{- if and $cluster (ne (int (default 0 $r.db)) 0) -}}
+{{- fail "config.redis.db must be 0 with config.redis.cluster_addrs (a Redis Cluster has only database 0)" -}}
+{{- end -}}
 {{- range $which := list "kafka" "redis" -}}
 {{- $t := index $.Values.tls $which -}}
 {{- $enabled := dig "tls" "enabled" false (index $.Values.config $which | default dict) -}}
