@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -60,12 +61,24 @@ type Config struct {
 	// AfterCommit runs after a transaction committed (state outside Kafka
 	// may now be written); an error stops the loop.
 	AfterCommit func(ctx context.Context) error
-	// AfterAbort runs after a transaction aborted: state built from its
-	// records must be dropped, they will be consumed again.
+	// AfterAbort runs after a transaction aborted, or could not be ended:
+	// state built from its records must be dropped, they will be consumed
+	// again.
 	AfterAbort func(cause error)
+	// RestartBackoff is the first delay before the client is replaced
+	// after a transaction could not be ended; it doubles up to ten times
+	// itself. Default 100 ms.
+	RestartBackoff time.Duration
 }
 
 // Run consumes until ctx ends (nil) or the loop must stop (an error).
+//
+// A transaction that cannot be ended (the broker aborted it on timeout and
+// fenced the producer, or the coordinator failed mid-commit) does not stop
+// the loop: its outcome is whatever the broker decided, so the stage drops
+// its in-memory state (AfterAbort), the client is replaced (a new producer
+// epoch) and consumption resumes from the committed offsets, with backoff
+// between attempts. Only the stage's own errors stop the loop.
 func Run(ctx context.Context, cfg Config, stage Stage) error {
 	if cfg.MaxPollRecords <= 0 {
 		cfg.MaxPollRecords = 500
@@ -73,6 +86,39 @@ func Run(ctx context.Context, cfg Config, stage Stage) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.RestartBackoff <= 0 {
+		cfg.RestartBackoff = 100 * time.Millisecond
+	}
+	delay := cfg.RestartBackoff
+	for {
+		err := runSession(ctx, cfg, stage)
+		var ended *endError
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.As(err, &ended) {
+			return err
+		}
+		cfg.Log.Error("transaction could not be ended; restarting the client from the committed offsets", "err", err, "backoff", delay)
+		if cfg.AfterAbort != nil {
+			cfg.AfterAbort(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*cfg.RestartBackoff)
+	}
+}
+
+// endError is a failure to end a transaction: the session is replaced.
+type endError struct{ err error }
+
+func (e *endError) Error() string { return "eos: end transaction: " + e.err.Error() }
+func (e *endError) Unwrap() error { return e.err }
+
+func runSession(ctx context.Context, cfg Config, stage Stage) error {
 	opts := append([]kgo.Opt{}, cfg.ClientOpts...)
 	opts = append(opts,
 		kgo.TransactionalID(cfg.TransactionalID),
@@ -143,7 +189,10 @@ func Run(ctx context.Context, cfg Config, stage Stage) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("eos: end transaction: %w", err)
+			if failed != nil {
+				return errors.Join(failed, err)
+			}
+			return &endError{err}
 		}
 		if !committed {
 			cause := failed
