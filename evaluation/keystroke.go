@@ -57,6 +57,10 @@ type KeystrokeWindow struct {
 	genuine, impostor []float64
 }
 
+// plausibleMS reports whether a time in ms is finite and converts to µs
+// without overflow (|t| below about 2900 centuries).
+func plausibleMS(t float64) bool { return !math.IsNaN(t) && math.Abs(t) < 1<<53 }
+
 // Scores returns the pooled genuine and impostor scores (for DET curves).
 func (w *KeystrokeWindow) Scores() (genuine, impostor []float64) { return w.genuine, w.impostor }
 
@@ -129,7 +133,7 @@ func ReadKeystrokeCSV(r io.Reader, secret []byte) ([]Typist, error) {
 		u, s := rec[col["user"]], rec[col["session"]]
 		tp, err1 := strconv.ParseFloat(rec[col["timepress"]], 64)
 		tr, err2 := strconv.ParseFloat(rec[col["timerelease"]], 64)
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || !plausibleMS(tp) || !plausibleMS(tr) {
 			return nil, fmt.Errorf("evaluation: line %d: bad time", line)
 		}
 		tok := h.Token(rec[col["keyname"]])

@@ -82,8 +82,8 @@ type MouseReport struct {
 // `record timestamp,client timestamp,button,state,x,y`, seconds) into
 // pointer events with µs client timestamps: the client clock is the one that
 // sampled the device, the record clock adds network jitter. Rows with the
-// capture's off-screen sentinel coordinate (65535) and unknown states are
-// skipped.
+// capture's off-screen sentinel coordinate (65535), unknown states and
+// timestamps that are not finite (or beyond 30,000 years) are skipped.
 func ReadBalabitSession(r io.Reader) ([]schemas.PointerEvent, error) {
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.FieldsPerRecord = 6
@@ -110,7 +110,7 @@ func ReadBalabitSession(r io.Reader) ([]schemas.PointerEvent, error) {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, fmt.Errorf("balabit: %w", err)
 		}
-		if x >= 65535 || y >= 65535 || x < 0 || y < 0 || math.IsNaN(ts) {
+		if x >= 65535 || y >= 65535 || x < 0 || y < 0 || math.IsNaN(ts) || math.Abs(ts) > 1<<40 {
 			continue
 		}
 		ev := schemas.PointerEvent{TimeUS: int64(math.Round(ts * 1e6)), X: int32(x), Y: int32(y)}

@@ -636,7 +636,11 @@ func parseSource(s string) (topic string, part int32, off int64, ok bool) {
 	}
 	p, err1 := strconv.ParseInt(s[j+1:i], 10, 32)
 	o, err2 := strconv.ParseInt(s[i+1:], 10, 64)
-	if err1 != nil || err2 != nil {
+	// Only what sourceRef writes: a legal topic, and canonical non-negative
+	// numbers (no sign, no leading zeros), so a garbled or forged header is
+	// not pinned to some other record.
+	if err1 != nil || err2 != nil || p < 0 || o < 0 || topics.ValidName(s[:j]) != nil ||
+		strconv.FormatInt(p, 10) != s[j+1:i] || strconv.FormatInt(o, 10) != s[i+1:] {
 		return "", 0, 0, false
 	}
 	return s[:j], int32(p), o, true
