@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-auth/vigil/internal/binread"
+	"github.com/vigil-auth/vigil/topics"
 )
 
 // The state changelog (topic role topics.State) makes the processor's state
@@ -181,6 +182,10 @@ func readChangelog(ctx context.Context, opts []kgo.Opt, topic string, n int32) (
 					snap.sessions[key] = r.Value
 				}
 			case stateKeyUser:
+				if r.Value == nil { // erased
+					delete(snap.users, key)
+					return
+				}
 				u, err := decodeUserRecord(key, r.Value)
 				if err != nil {
 					snap.corrupt = errors.Join(snap.corrupt, fmt.Errorf("offset %d: %w", r.Offset, err))
@@ -199,4 +204,42 @@ func readChangelog(ctx context.Context, opts []kgo.Opt, topic string, n int32) (
 		})
 	}
 	return snap, nil
+}
+
+// EraseUserState writes a tombstone for the user's profiles to the state
+// changelog (right to erasure): without it, the next restore of the user's
+// partition would write the erased profiles back to Redis. The partition is
+// the one the user's input lands on (the input key tenant/user, partitioned
+// like every producer does).
+func EraseUserState(ctx context.Context, opts []kgo.Opt, names topics.Names, tenant, user string) error {
+	adm, err := kadm.NewOptClient(opts...)
+	if err != nil {
+		return fmt.Errorf("erase state: %w", err)
+	}
+	defer adm.Close()
+	md, err := adm.Metadata(ctx, names.Input, names.State)
+	if err != nil {
+		return fmt.Errorf("erase state: %w", err)
+	}
+	in, ok := md.Topics[names.Input]
+	if !ok || in.Err != nil || len(in.Partitions) == 0 {
+		return fmt.Errorf("erase state: input topic %s: not found (%v)", names.Input, in.Err)
+	}
+	if st, ok := md.Topics[names.State]; !ok || st.Err != nil {
+		return fmt.Errorf("erase state: state topic %s: not found", names.State)
+	}
+	key := []byte(tenant + "/" + user) // producers.InputKey
+	// Keyed records hash with murmur2 under every franz-go partitioner (and
+	// Kafka's default): the sticky-key one exposes the hash directly.
+	n := kgo.StickyKeyPartitioner(nil).ForTopic(names.Input).Partition(&kgo.Record{Key: key}, len(in.Partitions))
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return fmt.Errorf("erase state: %w", err)
+	}
+	defer cl.Close()
+	rec := &kgo.Record{Topic: names.State, Partition: int32(n), Key: userStateKey(tenant, user)}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("erase state: tombstone: %w", err)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-auth/vigil/internal/app"
+	"github.com/vigil-auth/vigil/processors"
 )
 
 func newProfiles(g *globals) *cobra.Command {
@@ -46,11 +47,21 @@ has enrolled, and again as people join; processors pick up a new population with
 			if err != nil {
 				return err
 			}
-			env, err := app.Open(cmd.Context(), cfg, log, app.Options{NoKafka: true, Redis: true})
+			// The embedded broker keeps nothing between runs, so only a
+			// configured cluster has a state changelog to erase from.
+			external := len(cfg.Kafka.Brokers) > 0
+			env, err := app.Open(cmd.Context(), cfg, log, app.Options{NoKafka: !external, Redis: true})
 			if err != nil {
 				return err
 			}
 			defer env.Close()
+			if external {
+				// The changelog first: a restore in between would otherwise
+				// write the profile back to Redis.
+				if err := processors.EraseUserState(cmd.Context(), env.KafkaOpts, cfg.Kafka.Topics, cfg.Tenant.ID, user); err != nil {
+					return err
+				}
+			}
 			if err := env.Store.Erase(cmd.Context(), cfg.Tenant.ID, user); err != nil {
 				return err
 			}

@@ -1,0 +1,143 @@
+package processors
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-auth/vigil/internal/kafkax"
+	"github.com/vigil-auth/vigil/internal/redisx"
+	"github.com/vigil-auth/vigil/producers"
+	"github.com/vigil-auth/vigil/producers/sim"
+	"github.com/vigil-auth/vigil/schemas"
+	"github.com/vigil-auth/vigil/topics"
+)
+
+// TestChangelogRestoresLostProfileWritesAndHonoursErasure covers the two
+// ways Redis and the state changelog can disagree:
+//
+//   - a profile write lost between a commit and a crash (simulated by
+//     deleting the profile from Redis after the run): the next owner of the
+//     partition writes it back from the changelog before handling input;
+//   - a user erased with `vigil profiles erase`: the changelog tombstone
+//     keeps the next restore from writing the erased profile back.
+func TestChangelogRestoresLostProfileWritesAndHonoursErasure(t *testing.T) {
+	rs := redisx.ForTest(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	names := topics.Default()
+	cl, err := kafkax.NewEmbeddedCluster(log, 1, names.All()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	codec, err := schemas.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
+	store := NewProfileStore(rs.Client(), rs.KeyPrefix())
+
+	fleet, err := sim.NewFleet(sim.FleetConfig{Seed: 5, Persons: 2, Tenant: "t", Scenarios: map[sim.Scenario]int{},
+		EnrolKeys: 300, EnrolSessions: 1, EnrolMouseActions: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := fleet.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := producers.NewPublisher(base, codec, names.Input, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	publish := func(s sim.Session) {
+		t.Helper()
+		var bs []*schemas.InputBatch
+		for i := range s.Batches {
+			bs = append(bs, &s.Batches[i])
+		}
+		if err := pub.Publish(ctx, bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// runUntil runs a processor until cond holds, then stops it.
+	runUntil := func(what string, cond func() bool) {
+		t.Helper()
+		p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: store, Logger: log, Session: SessionConfigForTest()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = p.Run(runCtx) }()
+		defer func() { stop(); wg.Wait() }()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("timed out waiting for %s", what)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	hasProfile := func(user string) bool {
+		u, err := store.LoadUser(ctx, "t", user)
+		return err == nil && u.Keystroke != nil
+	}
+	first, second := sessions[0], sessions[1]
+
+	publish(first)
+	runUntil("the first user's profile", func() bool { return hasProfile(first.UserID) })
+
+	// A lost write: Redis no longer has what the committed changelog says.
+	if err := store.Erase(ctx, "t", first.UserID); err != nil {
+		t.Fatal(err)
+	}
+	publish(second) // input on the same (only) partition triggers its restore
+	runUntil("the lost profile to be written back and the second user's", func() bool {
+		return hasProfile(first.UserID) && hasProfile(second.UserID)
+	})
+
+	// Erasure: tombstone in the changelog, then Redis.
+	if err := EraseUserState(ctx, base, names, "t", first.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Erase(ctx, "t", first.UserID); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := readChangelog(ctx, base, names.State, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snap.users["t\x00"+first.UserID]; ok {
+		t.Fatal("the erased user's profile is still in the state changelog")
+	}
+	if _, ok := snap.users["t\x00"+second.UserID]; !ok {
+		t.Fatal("the other user's profile is missing from the state changelog")
+	}
+	// A restore (new input on the partition) must not bring it back.
+	third := sessions[1]
+	for i := range third.Batches {
+		third.Batches[i].SessionID += "-again"
+	}
+	publish(third)
+	runUntil("the partition to be restored and the new session handled", func() bool {
+		s, err := readChangelog(ctx, base, names.State, 0)
+		if err != nil {
+			return false
+		}
+		_, ok := s.sessions["t\x00"+third.Batches[0].SessionID]
+		return ok
+	})
+	if hasProfile(first.UserID) {
+		t.Fatal("a restore wrote the erased profile back to Redis")
+	}
+}
