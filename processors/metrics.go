@@ -17,6 +17,7 @@ import (
 type metrics struct {
 	lag          *prometheus.GaugeVec
 	decisions    *prometheus.CounterVec
+	deadLetters  *prometheus.CounterVec
 	closeLatency prometheus.Histogram
 	redisSeconds *prometheus.HistogramVec
 }
@@ -31,6 +32,10 @@ func newMetrics() *metrics {
 			Name: "vigil_processor_decisions_total",
 			Help: "Decisions produced, by outcome (ENROLLING, ALLOW, STEP_UP, LOCK).",
 		}, []string{"outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_processor_dead_letter_reasons_total",
+			Help: "Input records routed to the dead-letter topic, by reason (the vigil-reason header).",
+		}, []string{"reason"}),
 		closeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_processor_window_close_latency_seconds",
 			Help:    "Wall time from an input record's Kafka timestamp to the decisions it closed being produced.",
@@ -58,7 +63,7 @@ func (p *Processor) Register(reg prometheus.Registerer) error {
 		service.Counter("vigil_processor_state_restores_total", "Partitions whose state was restored from the state changelog (assignment, restart, aborted transaction).", c.Restores.Load),
 		service.Counter("vigil_processor_state_records_total", "Records written to the state changelog.", c.StateRecords.Load),
 		service.Counter("vigil_processor_dependency_errors_total", "Failed Redis or schema-registry calls (each is retried with backoff).", c.RedisErrors.Load),
-		p.m.lag, p.m.decisions, p.m.closeLatency, p.m.redisSeconds,
+		p.m.lag, p.m.decisions, p.m.deadLetters, p.m.closeLatency, p.m.redisSeconds,
 	)
 }
 

@@ -430,6 +430,7 @@ func sourceRef(r *kgo.Record) string {
 
 func (p *Processor) deadLetter(r *kgo.Record, reason string, err error, produce func(*kgo.Record)) {
 	p.Counters.DeadLetters.Add(1)
+	p.m.deadLetters.WithLabelValues(reason).Inc()
 	p.log.Warn("dead-lettered input record", "reason", reason, "err", err, "source", sourceRef(r))
 	produce(p.copyWithReason(r, p.cfg.Topics.DeadLetter, reason, err.Error()))
 }

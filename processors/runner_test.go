@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -449,13 +450,33 @@ func TestBadInputIsDeadLetteredAndThePartitionGoesOn(t *testing.T) {
 	}
 	t.Logf("dead letters by reason: %v", byReason)
 
-	// There is no per-reason counter (only the total, plus the reason in
-	// each record's header): the total must count each bad record once.
+	// The total counts each bad record once, and the per-reason series
+	// match the headers.
 	if got := p.Counters.DeadLetters.Load(); got != int64(len(wantDLQ)) {
 		t.Errorf("DeadLetters counter %d, want %d", got, len(wantDLQ))
 	}
 	if got := counterValue(t, reg, "vigil_processor_dead_letters_total"); got != float64(len(wantDLQ)) {
 		t.Errorf("vigil_processor_dead_letters_total %v, want %d", got, len(wantDLQ))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotByReason := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_processor_dead_letter_reasons_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" {
+					gotByReason[l.GetValue()] = int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	if !maps.Equal(gotByReason, byReason) {
+		t.Errorf("vigil_processor_dead_letter_reasons_total = %v, want %v", gotByReason, byReason)
 	}
 	if got, want := p.Counters.Batches.Load(), int64(len(steps)-len(wantDLQ)); got != want {
 		t.Errorf("Batches counter %d, want %d (every good batch applied)", got, want)

@@ -205,3 +205,58 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+// TestSessionStateIsBounded drives one session with hostile input (full
+// batches of pointer samples that never pause, keys pressed and never
+// released, events out of order across batches) and checks that its
+// snapshot, a proxy of its memory, stays within the bound documented in
+// docs/RELIABILITY.md, while a realistic workload stays far below it.
+func TestSessionStateIsBounded(t *testing.T) {
+	cfg := Config{}.Defaults()
+	p := NewPartition(cfg)
+	prof := NewMemoryProfiles()
+	size := func() int {
+		n := 0
+		p.TakeChanges(func(_ string, v []byte) { n = max(n, len(v)) })
+		return n
+	}
+	worst := 0
+	ts := int64(t0)
+	for seq := int64(0); seq < 300; seq++ {
+		b := &schemas.InputBatch{Tenant: "t", UserID: "u", DeviceID: "d", SessionID: "s", Seq: seq}
+		// Start a little before the previous batch ended: out of order
+		// across batches, as a reordering network would deliver.
+		start := ts - 3_000_000
+		const keys = 20 // pressed, never released: the pairer and detector fill up
+		for i := 0; i < cfg.MaxBatchEvents-keys; i++ {
+			at := start + int64(i)*1000
+			b.Pointer = append(b.Pointer, schemas.PointerEvent{TimeUS: at, Kind: schemas.PointerMove, X: int32(i % 1000), Y: int32(seq % 700)})
+		}
+		for i := 0; i < keys; i++ {
+			b.Keys = append(b.Keys, schemas.KeyEvent{TimeUS: start + int64(i)*200_000, Action: schemas.KeyDown, Token: uint32(0x10000000 + i)})
+		}
+		ts = start + int64(cfg.MaxBatchEvents-keys)*1000
+		b.SentUS = ts
+		if _, err := p.Process(b, prof); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, size())
+	}
+	const bound = 320 << 10 // docs/RELIABILITY.md: "per session"
+	t.Logf("hostile session: largest snapshot %d bytes (bound %d)", worst, bound)
+	if worst > bound {
+		t.Fatalf("a session's snapshot reached %d bytes, above the documented bound %d", worst, bound)
+	}
+
+	// A realistic workload for comparison.
+	_, batches, scfg := simWorkload(t, 4)
+	q := NewPartition(scfg)
+	typical, largest, n := 0, 0, 0
+	for _, b := range batches {
+		if _, err := q.Process(b, prof); err != nil {
+			t.Fatal(err)
+		}
+		q.TakeChanges(func(_ string, v []byte) { typical += len(v); n++; largest = max(largest, len(v)) })
+	}
+	t.Logf("simulated sessions: mean snapshot %d bytes, largest %d", typical/max(n, 1), largest)
+}

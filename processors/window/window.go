@@ -31,11 +31,16 @@ type Params struct {
 	// MaxEvents bounds the events of one window (memory bound per session);
 	// a window reaching it closes. Default 2048.
 	MaxEvents int
+	// MaxOpen bounds the windows a session holds open at once (memory
+	// bound per session): events that arrive out of order across batches
+	// open windows of their own, and beyond MaxOpen the earliest closes
+	// early. A live session has one or two open. Default 4.
+	MaxOpen int
 }
 
 // DefaultParams returns the defaults documented on Params.
 func DefaultParams() Params {
-	return Params{SizeUS: 5_000_000, GraceUS: 2_000_000, MaxKeys: 25, MaxEvents: 2048}
+	return Params{SizeUS: 5_000_000, GraceUS: 2_000_000, MaxKeys: 25, MaxEvents: 2048, MaxOpen: 4}
 }
 
 // CloseReason says why a window closed.
@@ -100,7 +105,24 @@ func (s *Session) Add(keys []schemas.KeyEvent, ptr []schemas.PointerEvent) (clos
 			}
 			continue
 		}
-		w := s.windowFor(ts)
+		w := s.covering(ts)
+		if w == nil && s.p.MaxOpen > 0 && len(s.open) >= s.p.MaxOpen {
+			// At the bound: the earliest window closes early, and an event
+			// before its end is now late.
+			closed = append(closed, s.closeEarliest())
+			if ts < s.closed {
+				late++
+				if isKey {
+					i++
+				} else {
+					j++
+				}
+				continue
+			}
+		}
+		if w == nil {
+			w = s.openAt(ts)
+		}
 		if isKey {
 			w.Keys = append(w.Keys, keys[i])
 			if keys[i].Action == schemas.KeyDown && keys[i].Flags&schemas.KeyFlagAutoRepeat == 0 {
@@ -121,13 +143,18 @@ func (s *Session) Add(keys []schemas.KeyEvent, ptr []schemas.PointerEvent) (clos
 	return closed, late
 }
 
-// windowFor returns the open window covering ts, opening one if needed.
-func (s *Session) windowFor(ts int64) *Window {
+// covering returns the open window covering ts, or nil.
+func (s *Session) covering(ts int64) *Window {
 	for _, w := range s.open {
 		if ts >= w.StartUS && ts < w.EndUS {
 			return w
 		}
 	}
+	return nil
+}
+
+// openAt opens a window for ts, which no open window covers.
+func (s *Session) openAt(ts int64) *Window {
 	start := ts
 	end := ts + s.p.SizeUS
 	// Never overlap the next open window: an out-of-order event that falls
@@ -172,6 +199,18 @@ func (s *Session) closeThrough(w *Window, reason CloseReason) []*Window {
 		s.closed = end
 	}
 	return out
+}
+
+// closeEarliest closes the earliest open window before its time (see
+// Params.MaxOpen).
+func (s *Session) closeEarliest() *Window {
+	w := s.open[0]
+	w.Reason = ClosedByTime
+	s.open = s.open[1:]
+	if w.EndUS > s.closed {
+		s.closed = w.EndUS
+	}
+	return w
 }
 
 // Advance closes the windows whose end plus grace is at or before stream
