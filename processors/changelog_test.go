@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-auth/vigil/internal/kafkax"
@@ -139,5 +141,45 @@ func TestChangelogRestoresLostProfileWritesAndHonoursErasure(t *testing.T) {
 	})
 	if hasProfile(first.UserID) {
 		t.Fatal("a restore wrote the erased profile back to Redis")
+	}
+}
+
+// TestProcessorRefusesMismatchedStateTopic: the changelog partition p holds
+// input partition p's state, so a state topic with another partition count
+// is refused at start with a message that names both topics.
+func TestProcessorRefusesMismatchedStateTopic(t *testing.T) {
+	rs := redisx.ForTest(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	names := topics.Default()
+	var others []string
+	for _, n := range names.All() {
+		if n != names.State {
+			others = append(others, n)
+		}
+	}
+	cl, err := kafkax.NewEmbeddedCluster(log, 4, others...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
+	adm, err := kadm.NewOptClient(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, names.State); err != nil {
+		t.Fatal(err)
+	}
+	codec, _ := schemas.NewCodec()
+	p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: NewProfileStore(rs.Client(), rs.KeyPrefix()), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "has 2 partitions but the input topic") {
+		t.Fatalf("Run = %v, want a refusal naming the partition counts", err)
 	}
 }

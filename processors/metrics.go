@@ -43,7 +43,7 @@ func newMetrics() *metrics {
 		}),
 		redisSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vigil_processor_redis_seconds",
-			Help:    "Latency of Redis operations (profile load and save, population refresh), including failed ones.",
+			Help:    "Latency of the dependency calls retried with backoff, by op: Redis (profile load and save, population refresh), state restores from the changelog, schema registry; failed ones included.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"op"}),
 	}

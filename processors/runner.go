@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-auth/vigil/internal/eos"
@@ -176,6 +177,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer p.running.Store(false)
 	p.log.Info("processor starting", "group", p.cfg.Group, "input", p.cfg.Topics.Input, "state", p.cfg.Topics.State,
 		"transactional_id", p.cfg.TransactionalID)
+	if err := p.retry(ctx, "check topics", func() error { return p.checkTopics(ctx) }); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	var lastPopCheck time.Time
 	// State records go to the changelog partition of their input partition;
 	// every other output is partitioned by key as usual.
@@ -222,6 +229,34 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.resetAll()
 		},
 	}, p)
+}
+
+// errTopicLayout is a topic layout the processor cannot run with; retrying
+// does not help.
+var errTopicLayout = errors.New("topic layout")
+
+// checkTopics refuses to start unless the state changelog has exactly as
+// many partitions as the input topic: changelog partition p holds the state
+// of input partition p.
+func (p *Processor) checkTopics(ctx context.Context) error {
+	adm, err := kadm.NewOptClient(p.cfg.ClientOpts...)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	md, err := adm.Metadata(ctx, p.cfg.Topics.Input, p.cfg.Topics.State)
+	if err != nil {
+		return err
+	}
+	in, st := md.Topics[p.cfg.Topics.Input], md.Topics[p.cfg.Topics.State]
+	if in.Err != nil || st.Err != nil {
+		return fmt.Errorf("topics %s, %s: %w", p.cfg.Topics.Input, p.cfg.Topics.State, errors.Join(in.Err, st.Err))
+	}
+	if len(in.Partitions) != len(st.Partitions) {
+		return fmt.Errorf("%w: the state changelog %s has %d partitions but the input topic %s has %d; they must match "+
+			"(see docs/OPERATIONS.md, changing the partition count)", errTopicLayout, p.cfg.Topics.State, len(st.Partitions), p.cfg.Topics.Input, len(in.Partitions))
+	}
+	return nil
 }
 
 // prepare runs between polling and beginning a transaction: it restores
@@ -455,6 +490,9 @@ func (p *Processor) retry(ctx context.Context, what string, fn func() error) err
 		start := time.Now()
 		err := fn()
 		p.observeRedis(what, start)
+		if errors.Is(err, errTopicLayout) {
+			return err // no retry fixes it
+		}
 		if err == nil {
 			if attempt > 1 {
 				p.retrying.Store("")

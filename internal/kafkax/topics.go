@@ -15,7 +15,8 @@ import (
 // EnsureTopics creates whichever of names' topics do not exist yet, with
 // partitions partitions, replication factor rf (-1: broker default) and the
 // cleanup.policy their role needs (incidents compacted, the rest deleted by
-// retention). Existing topics are left as they are, whatever their settings:
+// retention); the state changelog gets the input topic's partition count
+// when the input exists. Existing topics are left as they are, whatever their settings:
 // changing partition counts would move keys between partitions. It is
 // idempotent and tolerates another instance creating the same topics
 // concurrently.
@@ -38,7 +39,13 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, names topics.Names, parti
 		}
 		policy := role.CleanupPolicy()
 		cfg := map[string]*string{"cleanup.policy": &policy}
-		resp, err := adm.CreateTopic(ctx, partitions, rf, cfg, name)
+		n := partitions
+		if in, ok := existing[names.Input]; role == topics.State && ok && in.Err == nil && len(in.Partitions) > 0 {
+			// The state changelog mirrors the input topic partition for
+			// partition, whatever the input was created with.
+			n = int32(len(in.Partitions))
+		}
+		resp, err := adm.CreateTopic(ctx, n, rf, cfg, name)
 		if err == nil {
 			err = resp.Err
 		}
