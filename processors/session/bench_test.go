@@ -70,3 +70,33 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(events), "ns/event")
 }
+
+// BenchmarkTakeChanges measures the snapshot cost a transaction pays per
+// changed session (encoding its state for the changelog), on simulated
+// sessions in mid-flight.
+func BenchmarkTakeChanges(b *testing.B) {
+	_, batches, cfg := simWorkload(b, 4)
+	p := NewPartition(cfg)
+	prof := NewMemoryProfiles()
+	for _, bt := range batches[:len(batches)/2] {
+		if _, err := p.Process(bt, prof); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.TakeChanges(func(string, []byte) {})
+	var states []*state
+	for _, st := range p.sessions {
+		states = append(states, st)
+	}
+	bytes := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, st := range states {
+			p.changed[st.key] = st
+		}
+		p.TakeChanges(func(_ string, v []byte) { bytes += len(v) })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(states)), "ns/session")
+	b.ReportMetric(float64(bytes)/float64(b.N)/float64(len(states)), "bytes/session")
+}
