@@ -543,17 +543,6 @@ func (p *Processor) resetAll() {
 	clear(p.decoded)
 }
 
-// PartitionStats returns the session counters of each owned partition.
-func (p *Processor) PartitionStats() map[int32]session.Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[int32]session.Stats, len(p.parts))
-	for n, ps := range p.parts {
-		out[n] = ps.part.Stats()
-	}
-	return out
-}
-
 // profileCache implements session.Profiles over the store. Profiles are
 // loaded before a batch is processed and written back after the transaction
 // that consumed the batch commits.
