@@ -194,3 +194,33 @@ func TestRunMouseErrors(t *testing.T) {
 		t.Error("bad label accepted")
 	}
 }
+
+// TestRunMouseTrainingCVNeedsNoTestData: the training-only protocol (for
+// choosing settings) runs with the test sessions and labels removed, so it
+// cannot have looked at them, and separates well-separated users.
+func TestRunMouseTrainingCVNeedsNoTestData(t *testing.T) {
+	fsys := synthBalabit()
+	for name := range fsys {
+		if !strings.HasPrefix(name, "training_files/") {
+			delete(fsys, name)
+		}
+	}
+	rep, err := RunMouseTrainingCV(fsys, MouseOptions{Actions: []int{13, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Users != 3 || len(rep.Windows) != 2 {
+		t.Fatalf("report shape: %+v", rep)
+	}
+	for _, w := range rep.Windows {
+		if w.Genuine == 0 || w.Impostor == 0 || len(w.PerUser) != 3 {
+			t.Fatalf("K=%d: trials %d/%d, users %d", w.Actions, w.Genuine, w.Impostor, len(w.PerUser))
+		}
+	}
+	if w := rep.Windows[0]; w.AUCGlobal < 0.8 {
+		t.Errorf("K=13: AUC %.3f on well-separated synthetic users", w.AUCGlobal)
+	}
+	if _, err := RunMouseTrainingCV(fstest.MapFS{}, MouseOptions{}); err == nil {
+		t.Error("no users: want an error")
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-auth/vigil/evaluation"
 	"github.com/vigil-auth/vigil/evaluation/viakafka"
 	"github.com/vigil-auth/vigil/internal/app"
+	"github.com/vigil-auth/vigil/processors/pointer"
 )
 
 func newEval(g *globals) *cobra.Command {
@@ -256,7 +258,8 @@ false flag.`,
 
 func newEvalMouse(g *globals) *cobra.Command {
 	var (
-		format, dir, actions, jsonPath, plot string
+		format, dir, actions, jsonPath, plot, protocol string
+		pause                                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "mouse",
@@ -264,7 +267,11 @@ func newEvalMouse(g *globals) *cobra.Command {
 		Long: `mouse enrols each user on training_files/<user>/ and scores every labelled test session
 of that user (public_labels.csv: is_illegal 1 = another user's session) from its first
 K actions, normalised against the other users' training profiles (never test data).
-It reports global AUC and EER pooled over users, and per user.`,
+It reports global AUC and EER pooled over users, and per user.
+
+--protocol training-cv evaluates on training_files alone (held-out training sessions
+against the other users' training sessions, the population excluding both users), for
+choosing settings without looking at the test sessions.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "balabit" {
@@ -282,7 +289,17 @@ It reports global AUC and EER pooled over users, and per user.`,
 				}
 				ks = append(ks, n...)
 			}
-			rep, err := evaluation.RunMouse(os.DirFS(dir), evaluation.MouseOptions{Actions: ks})
+			opts := evaluation.MouseOptions{Actions: ks, Segmenter: pointer.SegmenterConfig{PauseUS: pause.Microseconds()}}
+			var rep *evaluation.MouseReport
+			var err error
+			switch protocol {
+			case "standard":
+				rep, err = evaluation.RunMouse(os.DirFS(dir), opts)
+			case "training-cv":
+				rep, err = evaluation.RunMouseTrainingCV(os.DirFS(dir), opts)
+			default:
+				return fmt.Errorf("--protocol %q: want standard or training-cv", protocol)
+			}
 			if err != nil {
 				return err
 			}
@@ -310,6 +327,8 @@ It reports global AUC and EER pooled over users, and per user.`,
 	cmd.Flags().StringVar(&actions, "actions", "1,5,13,50,all", "trial lengths in actions, comma separated; all = whole session")
 	cmd.Flags().StringVar(&jsonPath, "json", "", "also write the figures as JSON to this file")
 	cmd.Flags().StringVar(&plot, "plot", "", "write the ROC curves as SVG to this file")
+	cmd.Flags().StringVar(&protocol, "protocol", "standard", "standard (test sessions) or training-cv (training sessions only, for choosing settings)")
+	cmd.Flags().DurationVar(&pause, "segment-pause", 0, "override the segmenter's pause that ends a movement (0: the default)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -48,17 +48,22 @@ func cat(parts ...[]schemas.PointerEvent) []schemas.PointerEvent {
 	return out
 }
 
+// pauseMS is the default pause that ends a movement, in ms; the tests place
+// events relative to it so they hold whatever the default is.
+var pauseMS = DefaultSegmenterConfig().PauseUS / 1000
+
 func TestSegmenter(t *testing.T) {
+	late := 180 + pauseMS + 500 // after the last sample of a 10-sample line at 0 ms, past the pause
 	tests := []struct {
 		name  string
 		evs   []schemas.PointerEvent
 		kinds []ActionKind
 	}{
 		{"single move", line(0, 0, 0, 10, 0, 10), []ActionKind{MouseMove}},
-		{"pause splits", cat(line(0, 0, 0, 10, 0, 10), line(2000, 100, 0, 0, 10, 10)), []ActionKind{MouseMove, MouseMove}},
+		{"pause splits", cat(line(0, 0, 0, 10, 0, 10), line(late, 100, 0, 0, 10, 10)), []ActionKind{MouseMove, MouseMove}},
 		{"too short dropped", line(0, 0, 0, 10, 0, 3), nil},
 		{"point and click", cat(line(0, 0, 0, 10, 0, 10), []schemas.PointerEvent{dn(300, 90, 0), up(380, 90, 0)}), []ActionKind{PointClick}},
-		{"click after long pause is its own", cat(line(0, 0, 0, 10, 0, 10), []schemas.PointerEvent{dn(3000, 90, 0), up(3080, 90, 0)}), []ActionKind{MouseMove, PointClick}},
+		{"click after long pause is its own", cat(line(0, 0, 0, 10, 0, 10), []schemas.PointerEvent{dn(late, 90, 0), up(late+80, 90, 0)}), []ActionKind{MouseMove, PointClick}},
 		{"drag and drop", cat(line(0, 0, 0, 10, 0, 10), []schemas.PointerEvent{dn(300, 90, 0)}, line(320, 90, 0, 0, 10, 10), []schemas.PointerEvent{up(600, 90, 90)}), []ActionKind{MouseMove, DragDrop}},
 		{"jitter while pressed is a click", []schemas.PointerEvent{dn(0, 5, 5), mv(20, 6, 5), up(80, 6, 5)}, []ActionKind{PointClick}},
 		{"wheel ends movement", cat(line(0, 0, 0, 10, 0, 10), []schemas.PointerEvent{wheel(190)}, line(200, 90, 0, 10, 0, 10)), []ActionKind{MouseMove, MouseMove}},
@@ -88,10 +93,10 @@ func TestSegmenterIncremental(t *testing.T) {
 			t.Fatalf("movement completed early: %v", a)
 		}
 	}
-	if a := s.Advance(400 * 1000); len(a) != 0 {
+	if a := s.Advance((180 + pauseMS - 100) * 1000); len(a) != 0 {
 		t.Fatal("completed before the pause elapsed")
 	}
-	if a := s.Advance(800 * 1000); len(a) != 1 || a[0].Kind != MouseMove {
+	if a := s.Advance((180 + pauseMS + 100) * 1000); len(a) != 1 || a[0].Kind != MouseMove {
 		t.Fatalf("Advance past the pause: %v", a)
 	}
 }

@@ -89,14 +89,17 @@ type SegmenterConfig struct {
 	MaxJumpPx float64
 }
 
-// DefaultSegmenterConfig returns the defaults. PauseUS is 500 ms: human
-// pointing movements (a ballistic phase plus corrections) rarely stall
-// longer, while remote-desktop capture samples every 10–200 ms, so shorter
-// thresholds would cut single movements apart. DragMinPx 4 px, MinMovePoints
-// 4 and MaxPoints 512 (several seconds of continuous movement) follow the
-// same reasoning.
+// DefaultSegmenterConfig returns the defaults. PauseUS is 3 s: office work
+// stalls mid-movement (reading, hesitating), and cutting there leaves
+// fragments too short to carry a style; remote-desktop capture also samples
+// only every 10–200 ms. It was chosen on training data alone (`vigil eval
+// mouse --protocol training-cv`: the best mean AUC over 5, 13 and 50
+// actions among 0.5–10 s, flat within 0.003 from 2 to 10 s; 500 ms, the
+// previous default, was the worst), see docs/ACCURACY.md. DragMinPx 4 px,
+// MinMovePoints 4 and MaxPoints 512 (several seconds of continuous
+// movement) keep jitter out of drags and bound memory.
 func DefaultSegmenterConfig() SegmenterConfig {
-	return SegmenterConfig{PauseUS: 500_000, DragMinPx: 4, MinMovePoints: 4, MaxPoints: 512, MaxJumpPx: 4096}
+	return SegmenterConfig{PauseUS: 3_000_000, DragMinPx: 4, MinMovePoints: 4, MaxPoints: 512, MaxJumpPx: 4096}
 }
 
 type point struct {
