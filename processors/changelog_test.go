@@ -29,22 +29,8 @@ import (
 //   - a user erased with `vigil profiles erase`: the changelog tombstone
 //     keeps the next restore from writing the erased profile back.
 func TestChangelogRestoresLostProfileWritesAndHonoursErasure(t *testing.T) {
-	rs := redisx.ForTest(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	names := topics.Default()
-	cl, err := kafkax.NewEmbeddedCluster(log, 1, names.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	codec, err := schemas.NewCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
-	store := NewProfileStore(rs.Client(), rs.KeyPrefix())
+	tb := newTestBed(t, 1)
+	log, names, codec, ctx, base, store := tb.log, tb.names, tb.codec, tb.ctx, tb.base, tb.store()
 
 	fleet, err := sim.NewFleet(sim.FleetConfig{Seed: 5, Persons: 2, Tenant: "t", Scenarios: map[sim.Scenario]int{},
 		EnrolKeys: 300, EnrolSessions: 1, EnrolMouseActions: 40})

@@ -3,7 +3,6 @@ package processors
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -13,10 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/vigil-auth/vigil/internal/kafkax"
-	"github.com/vigil-auth/vigil/internal/redisx"
 	"github.com/vigil-auth/vigil/schemas"
-	"github.com/vigil-auth/vigil/topics"
 )
 
 // cutProxy forwards TCP connections to a backend until cut: then it
@@ -93,22 +89,12 @@ func (p *cutProxy) restore(t *testing.T) {
 // names what the processor waits for; once Redis is back the batch is
 // decided and the processor is ready again. Nothing is skipped.
 func TestRedisOutagePausesThePartitionAndResumes(t *testing.T) {
-	rs := redisx.ForTest(t)
-	proxy := newCutProxy(t, rs.Addr())
+	tb := newTestBed(t, 1)
+	names, codec, ctx, base := tb.names, tb.codec, tb.ctx, tb.base
+	proxy := newCutProxy(t, tb.rs.Addr())
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	names := topics.Default()
-	cl, err := kafkax.NewEmbeddedCluster(log, 1, names.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	codec, _ := schemas.NewCodec()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
-	p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: NewProfileStore(rdb, rs.KeyPrefix()), Logger: log,
+	p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: NewProfileStore(rdb, tb.rs.KeyPrefix()), Logger: tb.log,
 		Session: SessionConfigForTest(), RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

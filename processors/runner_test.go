@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"strconv"
 	"strings"
@@ -17,10 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/vigil-auth/vigil/internal/kafkax"
-	"github.com/vigil-auth/vigil/internal/redisx"
 	"github.com/vigil-auth/vigil/schemas"
-	"github.com/vigil-auth/vigil/topics"
 )
 
 // badInputEnv builds input records for TestBadInputIsDeadLetteredAndThePartitionGoesOn.
@@ -331,23 +326,10 @@ func badInputSteps(e *badInputEnv) []step {
 // source, that it is counted, and that the good batch after it still
 // produces its decision.
 func TestBadInputIsDeadLetteredAndThePartitionGoesOn(t *testing.T) {
-	rs := redisx.ForTest(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	names := topics.Default()
-	cl, err := kafkax.NewEmbeddedCluster(log, 1, names.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	codec, err := schemas.NewCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	tb := newTestBed(t, 1)
+	rs, log, names, codec, ctx, base := tb.rs, tb.log, tb.names, tb.codec, tb.ctx, tb.base
 
 	steps := badInputSteps(newBadInputEnv(t, codec))
-	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
 	prod, err := kgo.NewClient(append(base, kgo.DefaultProduceTopic(names.Input), kgo.ProducerBatchMaxBytes(1<<20))...)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package processors
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,11 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/vigil-auth/vigil/internal/kafkax"
-	"github.com/vigil-auth/vigil/internal/redisx"
 	"github.com/vigil-auth/vigil/internal/service"
 	"github.com/vigil-auth/vigil/schemas"
-	"github.com/vigil-auth/vigil/topics"
 )
 
 // TestMetricsAndReadiness checks the service surface operators scrape: the
@@ -25,18 +21,8 @@ import (
 // dependencies (ready while Kafka and Redis answer, not ready once Redis is
 // gone).
 func TestMetricsAndReadiness(t *testing.T) {
-	rs := redisx.ForTest(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	names := topics.Default()
-	cl, err := kafkax.NewEmbeddedCluster(log, 2, names.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	codec, _ := schemas.NewCodec()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	base := []kgo.Opt{kgo.SeedBrokers(cl.Addrs()...)}
+	tb := newTestBed(t, 2)
+	rs, log, names, codec, ctx, base := tb.rs, tb.log, tb.names, tb.codec, tb.ctx, tb.base
 
 	p, err := New(Config{ClientOpts: base, Topics: names, Codec: codec, Store: NewProfileStore(rs.Client(), rs.KeyPrefix()), Logger: log})
 	if err != nil {

@@ -96,6 +96,12 @@ func (s *Session) Add(keys []schemas.KeyEvent, ptr []schemas.PointerEvent) (clos
 		} else {
 			ts = ptr[j].TimeUS
 		}
+		w := s.covering(ts)
+		if w == nil && ts >= s.closed && s.p.MaxOpen > 0 && len(s.open) >= s.p.MaxOpen {
+			// At the bound: the earliest window closes early, and an event
+			// before its end is now late.
+			closed = append(closed, s.closeEarliest())
+		}
 		if ts < s.closed {
 			late++
 			if isKey {
@@ -104,21 +110,6 @@ func (s *Session) Add(keys []schemas.KeyEvent, ptr []schemas.PointerEvent) (clos
 				j++
 			}
 			continue
-		}
-		w := s.covering(ts)
-		if w == nil && s.p.MaxOpen > 0 && len(s.open) >= s.p.MaxOpen {
-			// At the bound: the earliest window closes early, and an event
-			// before its end is now late.
-			closed = append(closed, s.closeEarliest())
-			if ts < s.closed {
-				late++
-				if isKey {
-					i++
-				} else {
-					j++
-				}
-				continue
-			}
 		}
 		if w == nil {
 			w = s.openAt(ts)

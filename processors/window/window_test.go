@@ -128,3 +128,29 @@ func TestEndAlwaysGivesOneSessionEndWindow(t *testing.T) {
 		t.Fatalf("End with two open windows = %+v", got)
 	}
 }
+
+// TestOpenWindowsAreBounded: events that arrive out of order across
+// batches open windows of their own; beyond MaxOpen the earliest closes
+// early (memory bound), and an event that would have gone before its end is
+// then late.
+func TestOpenWindowsAreBounded(t *testing.T) {
+	p := params()
+	p.MaxOpen = 2
+	s := NewSession(p)
+	// Two batches, the second earlier than the first, open [5000,6000)
+	// and [3000,4000); a third window is one too many.
+	if c, _ := s.Add([]schemas.KeyEvent{down(5000)}, nil); len(c) != 0 {
+		t.Fatal("closed early")
+	}
+	if c, _ := s.Add([]schemas.KeyEvent{down(3000)}, nil); len(c) != 0 || s.OpenWindows() != 2 {
+		t.Fatalf("%d open, want 2", s.OpenWindows())
+	}
+	c, late := s.Add([]schemas.KeyEvent{down(7000)}, nil)
+	if len(c) != 1 || c[0].StartUS != 3000 || c[0].Reason != ClosedByTime || late != 0 || s.OpenWindows() != 2 {
+		t.Fatalf("at the bound: closed %d (%+v), late %d, open %d; want the earliest closed, 2 open", len(c), c, late, s.OpenWindows())
+	}
+	c, late = s.Add([]schemas.KeyEvent{down(3500)}, nil)
+	if len(c) != 0 || late != 1 {
+		t.Fatalf("an event before the closed window's end: closed %d, late %d; want late", len(c), late)
+	}
+}
