@@ -191,20 +191,17 @@ func RunMouse(fsys fs.FS, opts MouseOptions) (*MouseReport, error) {
 		uid := u.Name()
 		userIDs = append(userIDs, uid)
 		for _, dir := range []string{"training_files", "test_files"} {
-			ents, err := fs.ReadDir(fsys, path.Join(dir, uid))
+			names, err := sessionFiles(fsys, dir, uid)
 			if err != nil {
 				if dir == "test_files" && errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
 				return nil, err
 			}
-			for _, e := range ents {
-				if e.IsDir() {
-					continue
-				}
-				s := &mouseSession{user: uid, name: e.Name(), test: dir == "test_files"}
+			for _, name := range names {
+				s := &mouseSession{user: uid, name: name, test: dir == "test_files"}
 				if s.test {
-					lbl, ok := labels[e.Name()]
+					lbl, ok := labels[name]
 					if !ok {
 						continue // unlabelled test session: not a trial
 					}
@@ -383,6 +380,21 @@ func loadSessions(fsys fs.FS, jobs []*mouseSession, opts MouseOptions) error {
 	close(ch)
 	wg.Wait()
 	return firstErr
+}
+
+// sessionFiles lists the session files of user uid under dir.
+func sessionFiles(fsys fs.FS, dir, uid string) ([]string, error) {
+	ents, err := fs.ReadDir(fsys, path.Join(dir, uid))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }
 
 // actionsLabel names a trial length for tables and plots.

@@ -3,7 +3,6 @@ package evaluation
 import (
 	"errors"
 	"io/fs"
-	"path"
 
 	"github.com/vigil-auth/vigil/processors/pointer"
 )
@@ -41,16 +40,14 @@ func RunMouseTrainingCV(fsys fs.FS, opts MouseOptions) (*MouseReport, error) {
 			continue
 		}
 		uid := u.Name()
-		ents, err := fs.ReadDir(fsys, path.Join("training_files", uid))
+		names, err := sessionFiles(fsys, "training_files", uid)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range ents {
-			if !e.IsDir() {
-				s := &mouseSession{user: uid, name: e.Name()}
-				byUser[uid] = append(byUser[uid], s)
-				jobs = append(jobs, s)
-			}
+		for _, name := range names {
+			s := &mouseSession{user: uid, name: name}
+			byUser[uid] = append(byUser[uid], s)
+			jobs = append(jobs, s)
 		}
 		if len(byUser[uid]) > 0 {
 			userIDs = append(userIDs, uid)
