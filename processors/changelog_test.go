@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,11 +62,7 @@ func TestChangelogRestoresLostProfileWritesAndHonoursErasure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		runCtx, stop := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = p.Run(runCtx) }()
-		defer func() { stop(); wg.Wait() }()
+		defer tb.run(p)()
 		for !cond() {
 			select {
 			case <-ctx.Done():

@@ -1,7 +1,6 @@
 package processors
 
 import (
-	"context"
 	"io"
 	"net"
 	"strings"
@@ -99,11 +98,7 @@ func TestRedisOutagePausesThePartitionAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = p.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer tb.run(p)()
 
 	prod, _ := kgo.NewClient(base...)
 	defer prod.Close()

@@ -1,13 +1,11 @@
 package processors
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -363,11 +361,7 @@ func TestBadInputIsDeadLetteredAndThePartitionGoesOn(t *testing.T) {
 	if err := p.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = p.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer tb.run(p)()
 
 	cons, err := kgo.NewClient(append(base, kgo.ConsumeTopics(names.DeadLetter, names.Decisions),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)

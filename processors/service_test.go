@@ -1,12 +1,10 @@
 package processors
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,11 +49,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 		t.Fatalf("/healthz = %d", code)
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = p.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer tb.run(p)()
 
 	const t0 = 1_767_600_000_000_000
 	b := &schemas.InputBatch{Tenant: "default", UserID: "u1", DeviceID: "d1", SessionID: "s1", Source: schemas.SourceSimulator,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,3 +48,13 @@ func newTestBed(t *testing.T, partitions int) *testBed {
 
 // store is a profile store on the bed's Redis.
 func (b *testBed) store() *ProfileStore { return NewProfileStore(b.rs.Client(), b.rs.KeyPrefix()) }
+
+// run runs p until the returned stop is called (stop waits for Run to
+// return).
+func (b *testBed) run(p *Processor) (stop func()) {
+	ctx, cancel := context.WithCancel(b.ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = p.Run(ctx) }()
+	return func() { cancel(); wg.Wait() }
+}
