@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-auth/vigil/internal/service"
+	"github.com/vigil-auth/vigil/processors/session"
+	"github.com/vigil-auth/vigil/schemas"
 )
 
 // metrics are the processor's Prometheus series beyond the plain counters
@@ -51,6 +53,11 @@ func newMetrics() *metrics {
 
 // Register adds the processor's metrics to reg.
 func (p *Processor) Register(reg prometheus.Registerer) error {
+	// Every dead-letter reason is served from the start, at zero, so rates
+	// and alerts see a series before the first bad record.
+	for _, r := range append(schemas.ErrorReasonCodes(), session.ReasonCodes()...) {
+		p.m.deadLetters.WithLabelValues(r)
+	}
 	c := &p.Counters
 	return service.Register(reg,
 		service.Counter("vigil_processor_records_total", "Input records consumed.", c.Records.Load),

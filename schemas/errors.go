@@ -26,6 +26,10 @@ var (
 	ErrRegistry = errors.New("schema registry unavailable")
 )
 
+// ErrorReasonCodes lists the codes ErrorReason returns for records that
+// are dead-lettered (a registry outage is retried, never dead-lettered).
+func ErrorReasonCodes() []string { return []string{"malformed", "unknown_schema", "other"} }
+
 // ErrorReason returns a short, stable reason for a codec error, meant for
 // the reason header of a dead-letter record: "malformed", "unknown_schema",
 // "registry_unavailable", or "other" for errors that did not come from this

@@ -190,20 +190,34 @@ var (
 	ErrSessionEnded  = errors.New("batch after session end")
 )
 
+// reasons maps rejection errors to their dead-letter reason codes, most
+// specific first.
+var reasons = []struct {
+	err  error
+	code string
+}{
+	{ErrUnknownTenant, "unknown_tenant"}, {ErrDuplicate, "duplicate_batch"}, {ErrOversized, "oversized_batch"},
+	{ErrBadTimestamp, "bad_timestamp"}, {ErrSessionEnded, "session_ended"}, {ErrInvalid, "invalid_batch"},
+}
+
 // Reason returns the stable dead-letter reason code for a rejection error.
 func Reason(err error) string {
-	for _, r := range []struct {
-		err  error
-		code string
-	}{
-		{ErrUnknownTenant, "unknown_tenant"}, {ErrDuplicate, "duplicate_batch"}, {ErrOversized, "oversized_batch"},
-		{ErrBadTimestamp, "bad_timestamp"}, {ErrSessionEnded, "session_ended"}, {ErrInvalid, "invalid_batch"},
-	} {
+	for _, r := range reasons {
 		if errors.Is(err, r.err) {
 			return r.code
 		}
 	}
 	return "rejected"
+}
+
+// ReasonCodes lists every code Reason returns (for metrics that should show
+// each reason from the start, at zero).
+func ReasonCodes() []string {
+	out := make([]string, 0, len(reasons)+1)
+	for _, r := range reasons {
+		out = append(out, r.code)
+	}
+	return append(out, "rejected")
 }
 
 // Result is what one batch produced.
