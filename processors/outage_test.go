@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -142,4 +143,62 @@ func TestRedisOutagePausesThePartitionAndResumes(t *testing.T) {
 	proxy.restore(t)
 	waitFor("the waiting batch to be decided", func() bool { return p.Counters.Decisions.Load() == 2 })
 	waitFor("readiness after the outage", func() bool { return p.Ready(ctx) == nil })
+}
+
+// TestProfileCacheIsBounded: an instance keeps at most MaxCachedProfiles
+// user profiles in memory; the ones dropped reload from Redis when needed,
+// and every batch is still decided.
+func TestProfileCacheIsBounded(t *testing.T) {
+	tb := newTestBed(t, 1)
+	p, err := New(Config{ClientOpts: tb.base, Topics: tb.names, Codec: tb.codec, Store: tb.store(), Logger: tb.log,
+		Session: SessionConfigForTest(), MaxCachedProfiles: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := kgo.NewClient(tb.base...)
+	defer prod.Close()
+	const users = 6
+	for round := range 2 { // the second round needs the profiles the first wrote
+		for u := range users {
+			const t0 = 1_767_600_000_000_000
+			at := int64(t0 + round*1_000_000)
+			user := "u" + string(rune('a'+u))
+			b := &schemas.InputBatch{Tenant: "t", UserID: user, DeviceID: "d", SessionID: "s" + string(rune('0'+round)) + user,
+				Source: schemas.SourceSimulator, SentUS: at + 50_000, Flags: schemas.BatchSessionEnd,
+				Keys: []schemas.KeyEvent{{TimeUS: at, Action: schemas.KeyDown, Token: 0x10000001}, {TimeUS: at + 40_000, Action: schemas.KeyUp, Token: 0x10000001}}}
+			v, _ := tb.codec.EncodeInputBatch(b)
+			if err := prod.ProduceSync(tb.ctx, &kgo.Record{Topic: tb.names.Input, Key: []byte("t/" + user), Value: v}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop := tb.run(p)
+	learned := func() error {
+		for u := range users {
+			prof, err := tb.store().LoadUser(tb.ctx, "t", "u"+string(rune('a'+u)))
+			if err != nil {
+				return err
+			}
+			if prof.Keystroke == nil || prof.Keystroke.Strokes() != 2 {
+				return fmt.Errorf("user %d has not learned both rounds", u)
+			}
+		}
+		return nil
+	}
+	// Both rounds learned means the last transaction's profiles were
+	// written back, after which the cache is trimmed.
+	for err := learned(); err != nil; err = learned() {
+		select {
+		case <-tb.ctx.Done():
+			t.Fatalf("%v (%d decisions)", err, p.Counters.Decisions.Load())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stop()
+	if n := p.Counters.Decisions.Load(); n != 2*users {
+		t.Fatalf("%d decisions, want %d", n, 2*users)
+	}
+	if n := len(p.cache.users); n > 2 {
+		t.Fatalf("%d profiles cached, bound 2", n)
+	}
 }
